@@ -1,0 +1,5 @@
+fn main() {
+    for (name, bytes, digest) in preflight::builtin::BUILTIN_POLICIES {
+        println!("{name} {} {digest}", bytes.len());
+    }
+}

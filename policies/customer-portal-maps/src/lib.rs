@@ -1,0 +1,266 @@
+//! The dual-write table maps the Customer portal needs exist and are running.
+
+use preflight_sdk::prelude::*;
+
+const MAPS_RUNNING: Rule = Rule {
+    id: "CP004",
+    title: "Required dual-write table maps are running",
+    severity: Severity::Error,
+    help: include_str!("../rules/CP004.md"),
+    help_url: Some(
+        "https://learn.microsoft.com/dynamics365/supply-chain/sales-marketing/customer-portal-setup#required-setup",
+    ),
+};
+
+const ONE_VARIANT: Rule = Rule {
+    id: "CP008",
+    title: "Only one sales order map variant runs",
+    severity: Severity::Error,
+    help: include_str!("../rules/CP008.md"),
+    help_url: Some(
+        "https://learn.microsoft.com/dynamics365/fin-ops-core/dev-itpro/data-entities/dual-write/enable-entity-map",
+    ),
+};
+
+/// Which map carries the portal's contacts.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum ContactsMap {
+    #[default]
+    CdsContactsV2,
+    CustomersV3,
+    GlobalAddressBook,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    contacts: ContactsMap,
+}
+
+/// A map as the finance and operations entity and the Dataverse table it joins.
+#[derive(Clone, Copy, Debug)]
+struct MapId {
+    entity: &'static str,
+    table: &'static str,
+}
+
+impl MapId {
+    const fn new(entity: &'static str, table: &'static str) -> MapId {
+        MapId { entity, table }
+    }
+
+    fn display(&self) -> String {
+        format!("{} ({})", self.entity, self.table)
+    }
+}
+
+/// One thing the setup article asks for, and the maps that satisfy it.
+struct Requirement {
+    /// The article's wording.
+    label: &'static str,
+    variants: Vec<MapId>,
+}
+
+const SO_HEADERS_CDS: MapId = MapId::new("CDS sales order headers", "salesorders");
+const SO_HEADERS_D365: MapId = MapId::new("Dynamics 365 Sales order headers", "salesorders");
+const SO_LINES_CDS: MapId = MapId::new("CDS sales order lines", "salesorderdetails");
+const SO_LINES_D365: MapId = MapId::new("Dynamics 365 Sales order lines", "salesorderdetails");
+
+fn requirements(settings: &Settings) -> Vec<Requirement> {
+    let contacts = match settings.contacts {
+        ContactsMap::CdsContactsV2 => MapId::new("CDS Contacts V2", "contacts"),
+        ContactsMap::CustomersV3 => MapId::new("Customers V3", "contacts"),
+        ContactsMap::GlobalAddressBook => MapId::new("Contacts V2", "msdyn_contactforparties"),
+    };
+    vec![
+        Requirement {
+            label: "Sales Order Header",
+            variants: vec![SO_HEADERS_CDS, SO_HEADERS_D365],
+        },
+        Requirement {
+            label: "Sales Order Details",
+            variants: vec![SO_LINES_CDS, SO_LINES_D365],
+        },
+        Requirement {
+            label: "Accounts",
+            variants: vec![MapId::new("Customers V3", "accounts")],
+        },
+        Requirement {
+            label: "Contacts",
+            variants: vec![contacts],
+        },
+        Requirement {
+            label: "Products",
+            variants: vec![MapId::new("CDS released distinct products", "products")],
+        },
+    ]
+}
+
+/// A map found in the snapshot.
+struct Found<'d> {
+    node: Node<'d>,
+    name: String,
+    state: String,
+}
+
+fn normalise(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+fn matches(node: &Node<'_>, id: &MapId) -> bool {
+    let entity = node.get("financeAndOperationsEntity").str();
+    let table = node.get("dataverseTable").str();
+    match (entity, table) {
+        (Some(entity), Some(table)) => {
+            normalise(&entity) == normalise(id.entity) && normalise(&table) == normalise(id.table)
+        }
+        // Without the two parts, fall back to the display name `Entity (table)`.
+        _ => node
+            .get("name")
+            .str()
+            .is_some_and(|name| normalise(&name) == normalise(&id.display())),
+    }
+}
+
+fn find<'d>(maps: &[Node<'d>], id: &MapId) -> Option<Found<'d>> {
+    maps.iter().find(|node| matches(node, id)).map(|node| Found {
+        node: node.clone(),
+        name: node.get("name").str().unwrap_or_else(|| id.display()),
+        state: node.get("state").str().unwrap_or_default(),
+    })
+}
+
+/// The message and the fix for a map that exists but does not run.
+fn not_running(label: &str, found: &Found<'_>) -> Finding {
+    let name = &found.name;
+    let (message, fix) = match found.state.as_str() {
+        "Not running" => (
+            format!("the {label} map `{name}` is not running"),
+            format!(
+                "in Data management › Dual-write, select `{name}` and select Run \
+                 (with Initial synchronization if the tables already hold data)"
+            ),
+        ),
+        "Initializing" => (
+            format!(
+                "the {label} map `{name}` is still initializing: its initial synchronization \
+                 has not finished"
+            ),
+            "wait for the initial synchronization to finish, check the Initial sync details tab \
+             for errors (at most 500,000 rows per run and legal entity, 24 hours), then export \
+             the snapshot again"
+                .to_owned(),
+        ),
+        "Paused" => (
+            format!(
+                "the {label} map `{name}` is paused: changes queue up (at most one day or 1 GB) \
+                 and do not reach the portal"
+            ),
+            format!("in Data management › Dual-write, select `{name}` and select Resume"),
+        ),
+        "Resuming" => (
+            format!("the {label} map `{name}` is resuming and not yet running"),
+            "wait until the map shows Running, then export the snapshot again".to_owned(),
+        ),
+        other => (
+            format!("the {label} map `{name}` is in the unknown state `{other}`"),
+            "check the map in Data management › Dual-write; the states are Not running, \
+             Initializing, Running, Paused and Resuming"
+                .to_owned(),
+        ),
+    };
+    found
+        .node
+        .get("state")
+        .finding(&MAPS_RUNNING, message)
+        .remediation(fix)
+}
+
+struct CustomerPortalMaps;
+
+impl Policy for CustomerPortalMaps {
+    type Settings = Settings;
+
+    const INFO: Info = Info {
+        name: "customer-portal-maps",
+        version: env!("CARGO_PKG_VERSION"),
+        description: "The dual-write table maps the Customer portal needs (sales order headers and \
+                      lines, accounts, contacts, products) exist and are running.",
+        rules: &[MAPS_RUNNING, ONE_VARIANT],
+        documents: &[Need::required("environment")],
+        settings_schema: Some(include_str!("../settings.schema.json")),
+    };
+
+    fn evaluate(input: &Input<'_>, settings: &Settings) -> Result<Vec<Finding>, EvaluationError> {
+        let env = input.document("environment")?;
+        let maps_node = env.at("/dualWrite/maps");
+        let maps: Vec<Node<'_>> = maps_node.items().collect();
+        let mut findings = Vec::new();
+
+        for requirement in requirements(settings) {
+            let found: Vec<Found<'_>> = requirement
+                .variants
+                .iter()
+                .filter_map(|id| find(&maps, id))
+                .collect();
+            if found.is_empty() {
+                let names: Vec<String> = requirement
+                    .variants
+                    .iter()
+                    .map(|id| format!("`{}`", id.display()))
+                    .collect();
+                findings.push(
+                    maps_node
+                        .finding(
+                            &MAPS_RUNNING,
+                            format!(
+                                "no {} map in dual-write: expected {}",
+                                requirement.label,
+                                names.join(" or ")
+                            ),
+                        )
+                        .remediation(format!(
+                            "install the dual-write solution that carries {} and run the map in \
+                             Data management › Dual-write",
+                            names.join(" or ")
+                        )),
+                );
+                continue;
+            }
+            let running: Vec<&Found<'_>> =
+                found.iter().filter(|map| map.state == "Running").collect();
+            match running.as_slice() {
+                [] => findings.push(not_running(requirement.label, &found[0])),
+                [_] => {}
+                [.., last] => {
+                    let names: Vec<String> =
+                        running.iter().map(|map| format!("`{}`", map.name)).collect();
+                    findings.push(
+                        last.node
+                            .get("state")
+                            .finding(
+                                &ONE_VARIANT,
+                                format!(
+                                    "{} maps run at once for {}: both write the same Dataverse table",
+                                    names.join(" and "),
+                                    requirement.label
+                                ),
+                            )
+                            .remediation(
+                                "stop the CDS variant when the Dynamics 365 variant runs, in Data \
+                                 management › Dual-write",
+                            ),
+                    );
+                }
+            }
+        }
+        Ok(findings)
+    }
+}
+
+preflight_sdk::export_policy!(CustomerPortalMaps);
