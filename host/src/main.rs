@@ -1,5 +1,3 @@
-fn main() {
-    for (name, bytes, digest) in preflight::builtin::BUILTIN_POLICIES {
-        println!("{name} {} {digest}", bytes.len());
-    }
+fn main() -> std::process::ExitCode {
+    preflight::cli::main()
 }

@@ -1,0 +1,64 @@
+//! The command line: clap derive, one file per subcommand under `commands/`.
+
+use crate::commands;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  preflight check --env examples/contoso-not-ready/environment.json
+  preflight check --env env.yaml --format json --output report.json --fail-on warning
+  preflight check --env env.json --policy ./my-policies/ --settings settings.yaml
+  preflight rules --format json
+
+Exit codes: 0 gate passed, 1 a finding at or above --fail-on, 2 the check could not be completed.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "preflight",
+    version,
+    about = "Pre-deployment policy gate for Dynamics 365 and Power Platform sites",
+    long_about = "Runs sandboxed WebAssembly policies against exported environment and site \
+                  configuration, before any provisioning or migration.",
+    after_help = EXAMPLES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check input documents against the policies and decide the gate
+    Check(commands::check::Args),
+    /// List the rules of the loaded policies
+    Rules(commands::rules::Args),
+}
+
+/// Parses the arguments and runs the command. Errors go to stderr; the exit code
+/// follows the convention in `EXAMPLES` (clap's own usage errors also exit 2).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Rules(args) => commands::rules::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

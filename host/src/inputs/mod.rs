@@ -1,0 +1,152 @@
+//! Input documents and settings: read once, parsed once, with errors that name the
+//! file and the place in it.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An input document as read from a file.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// The document's name: `environment`, `site`, ...
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub value: Arc<Value>,
+}
+
+/// Why an input could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not valid {format} (line {line}, column {column}): {message}")]
+    Syntax {
+        path: PathBuf,
+        format: &'static str,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("`{path}`: {message}")]
+    Shape { path: PathBuf, message: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+impl Format {
+    /// By extension; otherwise by the first character (`{` or `[` is JSON).
+    fn of(path: &Path, text: &str) -> Format {
+        match path.extension().and_then(|ext| ext.to_str()) {
+            Some("yaml" | "yml") => Format::Yaml,
+            Some("json") => Format::Json,
+            _ if text.trim_start().starts_with(['{', '[']) => Format::Json,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// Parses JSON or YAML text into a JSON value, with the place of any error.
+pub fn parse(path: &Path, text: &str) -> Result<Value, InputError> {
+    match Format::of(path, text) {
+        Format::Json => serde_json::from_str(text).map_err(|err| InputError::Syntax {
+            path: path.to_owned(),
+            format: "JSON",
+            line: err.line(),
+            column: err.column(),
+            message: strip_position(&err.to_string()),
+        }),
+        Format::Yaml => serde_yaml_ng::from_str(text).map_err(|err| {
+            let (line, column) = err
+                .location()
+                .map_or((0, 0), |loc| (loc.line(), loc.column()));
+            InputError::Syntax {
+                path: path.to_owned(),
+                format: "YAML",
+                line,
+                column,
+                message: strip_position(&err.to_string()),
+            }
+        }),
+    }
+}
+
+/// serde's messages end with " at line X column Y"; we print the place ourselves.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn read(path: &Path) -> Result<(Vec<u8>, String), InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|err| InputError::Shape {
+        path: path.to_owned(),
+        message: format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
+    })?;
+    Ok((bytes, text))
+}
+
+/// Reads a document (JSON or YAML file) whose root must be an object.
+pub fn load_document(name: &str, path: &Path) -> Result<Input, InputError> {
+    let (bytes, text) = read(path)?;
+    let value = parse(path, &text)?;
+    if !value.is_object() {
+        return Err(InputError::Shape {
+            path: path.to_owned(),
+            message: format!("the {name} document must be an object at the top level"),
+        });
+    }
+    Ok(Input {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        value: Arc::new(value),
+    })
+}
+
+/// Settings: an object whose keys are policy names and values the policy's settings.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub path: Option<PathBuf>,
+    pub sha256: Option<String>,
+    pub by_policy: BTreeMap<String, Value>,
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Settings, InputError> {
+        let (bytes, text) = read(path)?;
+        let value = parse(path, &text)?;
+        let Value::Object(members) = value else {
+            return Err(InputError::Shape {
+                path: path.to_owned(),
+                message: "settings must be an object whose keys are policy names".into(),
+            });
+        };
+        Ok(Settings {
+            path: Some(path.to_owned()),
+            sha256: Some(hex::encode(Sha256::digest(&bytes))),
+            by_policy: members.into_iter().collect(),
+        })
+    }
+
+    /// The settings of one policy as JSON text (`{}` when none were given).
+    pub fn for_policy(&self, name: &str) -> String {
+        self.by_policy
+            .get(name)
+            .map_or_else(|| "{}".to_owned(), Value::to_string)
+    }
+}
