@@ -10,6 +10,10 @@ Examples:
   preflight check --env env.yaml --format json --output report.json --fail-on warning
   preflight check --env env.json --policy ./my-policies/ --settings settings.yaml
   preflight rules --format json
+  preflight check --site site/ --template new-template/ --base-template old-template/
+  preflight plan --site site/ --template new-template/ --base-template old-template/
+  preflight policy build examples/policies/rust-minimal
+  preflight policy inspect my-policy.wasm
 
 Exit codes: 0 gate passed, 1 a finding at or above --fail-on, 2 the check could not be completed.";
 
@@ -33,6 +37,10 @@ pub enum Command {
     Check(commands::check::Args),
     /// List the rules of the loaded policies
     Rules(commands::rules::Args),
+    /// List the changes to apply by hand to bring a site to a new template
+    Plan(commands::plan::Args),
+    /// Build and inspect policies
+    Policy(commands::policy::Args),
 }
 
 /// Parses the arguments and runs the command. Errors go to stderr; the exit code
@@ -42,6 +50,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Rules(args) => commands::rules::run(args),
+        Command::Plan(args) => commands::plan::run(args),
+        Command::Policy(args) => commands::policy::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -20,16 +20,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub env: Option<PathBuf>,
 
-    /// The provisioned site's configuration (a JSON or YAML document)
-    #[arg(long, value_name = "FILE")]
+    /// The provisioned site: a `pac pages download` folder, or a JSON or YAML document
+    #[arg(long, value_name = "DIR_OR_FILE")]
     pub site: Option<PathBuf>,
 
-    /// The new template's configuration
-    #[arg(long, value_name = "FILE")]
+    /// The new template: a `pac pages download` folder, or a document
+    #[arg(long, value_name = "DIR_OR_FILE")]
     pub template: Option<PathBuf>,
 
-    /// The template the site was provisioned from
-    #[arg(long, value_name = "FILE")]
+    /// The template the site was provisioned from: a folder, or a document
+    #[arg(long, value_name = "DIR_OR_FILE")]
     pub base_template: Option<PathBuf>,
 
     #[command(flatten)]
@@ -66,7 +66,12 @@ pub fn run(args: Args) -> Result<u8> {
         ("base-template", &args.base_template),
     ] {
         if let Some(path) = path {
-            inputs.push(load_document(name, path)?);
+            // A site folder is read with the `pac pages download` reader.
+            if name != "environment" && path.is_dir() {
+                inputs.push(crate::inputs::site::load_site(name, path)?);
+            } else {
+                inputs.push(load_document(name, path)?);
+            }
         }
     }
     if inputs.is_empty() {

@@ -1,6 +1,8 @@
 //! One file per subcommand, plus what several of them share.
 
 pub mod check;
+pub mod plan;
+pub mod policy;
 pub mod rules;
 
 use crate::engine::{Allocation, Engine, EngineOptions, Limits, Policy};
@@ -43,6 +45,20 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// The defaults, for commands that load a policy without these flags.
+    pub fn defaults() -> PolicyArgs {
+        let limits = Limits::default();
+        PolicyArgs {
+            policies: Vec::new(),
+            no_builtin: true,
+            no_cache: false,
+            fuel: limits.fuel,
+            max_memory: limits.memory >> 20,
+            timeout: limits.timeout.as_secs_f64(),
+            max_findings: limits.max_findings,
+        }
+    }
+
     pub fn engine(&self) -> Result<Engine> {
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             bail!("--timeout must be a positive number of seconds");
@@ -150,19 +166,7 @@ pub fn load_policies(engine: &Engine, args: &PolicyArgs) -> Result<Vec<Loaded>> 
 /// reader never sees half a report), or to stdout when no file is given.
 pub fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
     match path {
-        Some(path) => {
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => Path::new("."),
-            };
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            tmp.write_all(text.as_bytes())
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            tmp.persist(path)
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-            Ok(())
-        }
+        Some(path) => write_bytes(path, text.as_bytes()),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
@@ -170,6 +174,22 @@ pub fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes bytes to a file atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot write `{}`", path.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    tmp.write_all(bytes)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    Ok(())
 }
 
 /// Whether to colour text written to stdout.

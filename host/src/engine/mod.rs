@@ -531,6 +531,15 @@ impl Engine {
             })
             .collect()
     }
+
+    /// Instantiates the policy in a fresh store with the limits, as every evaluation
+    /// does, and calls nothing. For `host/benches/engine.rs` only.
+    #[doc(hidden)]
+    pub fn instantiate_for_bench(&self, policy: &Policy) -> wasmtime::Result<()> {
+        let mut store = self.store();
+        policy.pre.instantiate(&mut store)?;
+        Ok(())
+    }
 }
 
 fn severity(severity: wit::Severity) -> Severity {

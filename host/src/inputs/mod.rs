@@ -1,6 +1,8 @@
 //! Input documents and settings: read once, parsed once, with errors that name the
 //! file and the place in it.
 
+pub mod site;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
