@@ -205,6 +205,38 @@ pub fn outcome(report: &Value, name: &str) -> (String, String) {
     )
 }
 
+/// Compares `actual` with the snapshot file `tests/snapshots/<name>`. With
+/// `PREFLIGHT_E2E_UPDATE=1` it writes the file instead: review the diff, then commit.
+#[track_caller]
+pub fn assert_snapshot(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(name);
+    if std::env::var_os("PREFLIGHT_E2E_UPDATE").is_some_and(|value| value == "1") {
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("creating snapshots/");
+        std::fs::write(&path, actual).expect("writing a snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read the snapshot `{}` ({err}); run with PREFLIGHT_E2E_UPDATE=1 to write it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(want, got)| want != got)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "the output differs from the snapshot `{}` from line {}; if the change is \
+             intended, run with PREFLIGHT_E2E_UPDATE=1 and review the diff\n\
+             --- expected:\n{expected}\n--- actual:\n{actual}",
+            path.display(),
+            line + 1
+        );
+    }
+}
+
 /// The contoso examples, relative to the repository root.
 pub const READY: &str = "examples/contoso-ready/environment.json";
 pub const NOT_READY: &str = "examples/contoso-not-ready/environment.json";

@@ -140,13 +140,20 @@ fn rules_lists_the_example_rule() {
 
 #[test]
 fn a_policy_without_its_required_document_is_skipped_and_says_why() {
-    let out = preflight(["check", "--env", READY, "--policy", fixtures::NEEDS_SITE]);
+    let out = preflight([
+        "check",
+        "--env",
+        READY,
+        "--no-builtin",
+        "--policy",
+        fixtures::NEEDS_SITE,
+    ]);
     out.assert_code(0);
     assert_eq!(
         out.stdout,
         "skipped: `fixture-needs-site` needs the `site` document, which was not given (--site)\n\
          \n\
-         2 policies: 1 ok, 1 skipped, 0 failed · 0 findings: 0 errors, 0 warnings, 0 info\n\
+         1 policy: 0 ok, 1 skipped, 0 failed · 0 findings: 0 errors, 0 warnings, 0 info\n\
          gate passed: no finding at or above `error`\n"
     );
 
@@ -162,6 +169,7 @@ fn a_policy_without_its_required_document_is_skipped_and_says_why() {
         site.to_str().unwrap(),
         "--format",
         "json",
+        "--no-builtin",
         "--policy",
         fixtures::NEEDS_SITE,
     ]);

@@ -123,3 +123,21 @@ fn a_check_without_any_document_says_what_to_give() {
     let out = preflight(["check"]);
     assert_usage_error(&out, &["nothing to check", "--env"]);
 }
+
+#[test]
+fn limits_too_large_to_honour_are_refused() {
+    let out = preflight(["check", "--env", NOT_READY, "--timeout", "1e20"]);
+    assert_usage_error(&out, &["--timeout 100000000000000000000 is too large"]);
+    let out = preflight(["check", "--env", NOT_READY, "--max-memory", "17592186044416"]);
+    assert_usage_error(&out, &["--max-memory 17592186044416 is too large"]);
+    let out = preflight(["check", "--env", NOT_READY, "--timeout", "0"]);
+    assert_usage_error(&out, &["--timeout must be a positive number of seconds"]);
+}
+
+#[test]
+fn a_huge_timeout_that_fits_means_no_time_limit() {
+    // Not an immediate deadline: the policies run as with the default.
+    let out = preflight(["check", "--env", NOT_READY, "--timeout", "1e17"]);
+    out.assert_code(1);
+    assert!(out.stdout.contains("error[CP004]: "), "{}", out.stdout);
+}

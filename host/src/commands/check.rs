@@ -70,7 +70,12 @@ pub fn run(args: Args) -> Result<u8> {
             if name != "environment" && path.is_dir() {
                 inputs.push(crate::inputs::site::load_site(name, path)?);
             } else {
-                inputs.push(load_document(name, path)?);
+                let input = load_document(name, path)?;
+                // The snapshot's shape is checked once, before any policy runs.
+                if name == "environment" {
+                    crate::inputs::schema::check_environment(&input)?;
+                }
+                inputs.push(input);
             }
         }
     }

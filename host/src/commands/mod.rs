@@ -63,10 +63,17 @@ impl PolicyArgs {
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             bail!("--timeout must be a positive number of seconds");
         }
+        // Huge values must be refused, not panic (`from_secs_f64`) or wrap to 0 (`<<`).
+        let Ok(timeout) = Duration::try_from_secs_f64(self.timeout) else {
+            bail!("--timeout {} is too large", self.timeout);
+        };
+        let Some(memory) = self.max_memory.checked_mul(1 << 20) else {
+            bail!("--max-memory {} is too large", self.max_memory);
+        };
         let limits = Limits {
             fuel: self.fuel,
-            memory: self.max_memory << 20,
-            timeout: Duration::from_secs_f64(self.timeout),
+            memory,
+            timeout,
             max_findings: self.max_findings,
             ..Limits::default()
         };

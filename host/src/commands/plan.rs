@@ -13,7 +13,7 @@ mod diff;
 use super::write_output;
 use crate::inputs::site::{STANDARD, read_site};
 use crate::inputs::{InputError, load_document};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use diff::{Change, Kind, Note, Side, Tables, companion_label, table_label};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -111,8 +111,13 @@ impl Folder {
             }
             .into());
         }
-        let tables: Tables = serde_json::from_value(value["tables"].clone())
-            .with_context(|| format!("`{}`: the site document's `tables` are not records", path.display()))?;
+        let tables: Tables =
+            serde_json::from_value(value["tables"].clone()).with_context(|| {
+                format!(
+                    "`{}`: the site document's `tables` are not records",
+                    path.display()
+                )
+            })?;
         Ok(Folder {
             path,
             sha256,
@@ -194,7 +199,8 @@ pub struct Item {
     pub base: Option<Value>,
     pub site: Option<Value>,
     pub template: Option<Value>,
-    /// The value to take (for `apply`); for a companion, the template's file.
+    /// The value to take: for `apply`, the template's value (for a companion, its
+    /// file); for `add`, the new record as YAML, its lookups set to the site's GUIDs.
     pub take: Option<Value>,
     /// For a lookup whose value to take is a record of the site: that record's GUID there.
     pub take_site_id: Option<String>,
@@ -234,8 +240,15 @@ fn file_of(side: &Option<Side>) -> Option<&str> {
 
 /// Compares and turns every difference into an item.
 pub fn build_plan(site: &Folder, template: &Folder, base: Option<&Folder>) -> Plan {
-    let changes = diff::diff(&site.tables, &template.tables, base.map(|base| &base.tables));
-    let mut items: Vec<Item> = changes.iter().map(|change| item(change, site, template)).collect();
+    let changes = diff::diff(
+        &site.tables,
+        &template.tables,
+        base.map(|base| &base.tables),
+    );
+    let mut items: Vec<Item> = changes
+        .iter()
+        .map(|change| item(change, site, template))
+        .collect();
     items.sort_by_key(|item| (action_rank(item.action), table_rank(&item.table)));
     let mut summary = Summary::default();
     for item in &items {
@@ -254,7 +267,11 @@ pub fn build_plan(site: &Folder, template: &Folder, base: Option<&Folder>) -> Pl
     };
     Plan {
         schema_version: 1,
-        mode: if base.is_some() { "three-way" } else { "two-way" },
+        mode: if base.is_some() {
+            "three-way"
+        } else {
+            "two-way"
+        },
         site: source(site),
         template: source(template),
         base_template: base.map(source),
@@ -340,27 +357,39 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
     item.todo = match change.kind {
         Kind::TemplateChange => {
             item.take = side_value(&change.template);
-            item.take_text = template_companion.and_then(|file| template.text(file)).map(str::to_owned);
+            item.take_text = template_companion
+                .and_then(|file| template.text(file))
+                .map(str::to_owned);
             if change.lookup {
-                item.take_site_id = change
-                    .template
-                    .as_ref()
-                    .and_then(|side| match side {
-                        Side::Value(Value::String(target)) => site.id_of(target).map(str::to_owned),
-                        _ => None,
-                    });
+                item.take_site_id = change.template.as_ref().and_then(|side| match side {
+                    Side::Value(Value::String(target)) => site.id_of(target).map(str::to_owned),
+                    _ => None,
+                });
             }
             match (change.companion, template_companion, &site_companion) {
-                (true, Some(new), Some(old)) => format!("replace `{old}` with the new template's `{new}`"),
+                (true, Some(new), Some(old)) => {
+                    format!("replace `{old}` with the new template's `{new}`")
+                }
                 (true, Some(new), None) => format!(
                     "add the new template's `{new}` beside `{}`",
                     change.site_file.as_deref().unwrap_or("?")
                 ),
                 (true, None, old) => format!("delete `{}`", old.as_deref().unwrap_or("?")),
                 (false, _, _) if change.template.is_none() => format!("remove `{field_name}`"),
-                (false, _, _) => match &item.take_site_id {
-                    Some(id) => format!("set `{field_name}` to `{id}`"),
-                    None => format!("set `{field_name}` to the new template's value"),
+                (false, _, _) => match (&item.take_site_id, &change.template) {
+                    (Some(id), _) => format!("set `{field_name}` to `{id}`"),
+                    (None, Some(Side::Value(value))) if !change.lookup => {
+                        let text = match value {
+                            Value::String(text) => text.clone(),
+                            other => other.to_string(),
+                        };
+                        if text.len() <= 80 && !text.contains('\n') {
+                            format!("set `{field_name}` to {}", code(&text))
+                        } else {
+                            format!("set `{field_name}` to the new template's value")
+                        }
+                    }
+                    _ => format!("set `{field_name}` to the new template's value"),
                 },
             }
         }
@@ -371,15 +400,21 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
                     .to_owned()
             }
             Some(Note::RemovedInTemplateChangedInSite) => {
-                "changed in the site, removed from the new template: keep it or delete it".to_owned()
+                "changed in the site, removed from the new template: keep it or delete it"
+                    .to_owned()
             }
-            _ => "merge by hand: start from the new template's value and re-apply the site's change"
-                .to_owned(),
+            _ => {
+                "merge by hand: start from the new template's value and re-apply the site's change"
+                    .to_owned()
+            }
         },
         Kind::Added => {
             item.file = change.template_file.clone();
             if let Some(index) = change.template_index
-                && let Some(record) = template.tables.get(&change.table).and_then(|records| records.get(index))
+                && let Some(record) = template
+                    .tables
+                    .get(&change.table)
+                    .and_then(|records| records.get(index))
             {
                 for (column, target) in &record.refs {
                     let targets: Vec<&str> = match target {
@@ -390,9 +425,13 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
                     item.lookups.push(Lookup {
                         field: column.clone(),
                         target: target.clone(),
-                        site_ids: targets.iter().map(|t| site.id_of(t).map(str::to_owned)).collect(),
+                        site_ids: targets
+                            .iter()
+                            .map(|t| site.id_of(t).map(str::to_owned))
+                            .collect(),
                     });
                 }
+                item.take = Some(Value::String(record_yaml(record, &change.table, site)));
                 let texts: Vec<String> = record
                     .companions
                     .values()
@@ -413,7 +452,9 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
             )
         }
         Kind::Removed => "delete it from the site unless you still use it".to_owned(),
-        Kind::Differs => "decide which value to keep (give --base-template to know who changed it)".to_owned(),
+        Kind::Differs => {
+            "decide which value to keep (give --base-template to know who changed it)".to_owned()
+        }
         Kind::Local => match change.note {
             Some(Note::AddedInSite) => "added in the site: keep it".to_owned(),
             Some(Note::RemovedInSite) => "deleted in the site: keep it deleted".to_owned(),
@@ -421,6 +462,71 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
         },
     };
     item
+}
+
+/// A new record as YAML to write in the site folder: the template's columns, with
+/// every lookup set to the GUID of the site's own record (when the site has it).
+fn record_yaml(record: &diff::Record, table: &str, site: &Folder) -> String {
+    let mut out = String::new();
+    for (column, value) in &record.fields {
+        let (value, comment) = match record.refs.get(column) {
+            Some(Value::String(target)) => match site.id_of(target) {
+                Some(id) => (
+                    Value::String(id.to_owned()),
+                    format!("  # {}", describe_target(target)),
+                ),
+                None => (
+                    value.clone(),
+                    format!(
+                        "  # {}: not in the site yet, use its GUID once added",
+                        describe_target(target)
+                    ),
+                ),
+            },
+            Some(Value::Array(targets)) => {
+                let ids: Vec<Value> = targets
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|target| Value::String(site.id_of(target).unwrap_or(target).to_owned()))
+                    .collect();
+                let names: Vec<String> = targets
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(describe_target)
+                    .collect();
+                (Value::Array(ids), format!("  # {}", names.join(", ")))
+            }
+            _ => (value.clone(), String::new()),
+        };
+        let mut map = serde_json::Map::new();
+        map.insert(column.clone(), value);
+        let text = serde_yaml_ng::to_string(&Value::Object(map)).unwrap_or_default();
+        let mut lines = text.lines();
+        if let Some(first) = lines.next() {
+            out.push_str(first);
+            out.push_str(&comment);
+            out.push('\n');
+        }
+        for line in lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if let Some(id) = &record.id {
+        // Every table of the standard model names its own id column `<table>id`.
+        let _ = writeln!(
+            out,
+            "{table}id: {id}  # the template's GUID: keep it, or use a new one"
+        );
+    }
+    out
+}
+
+fn describe_target(target: &str) -> String {
+    match target.split_once(':') {
+        Some((table, key)) => format!("{} {key}", table_label(table)),
+        None => target.to_owned(),
+    }
 }
 
 // ------------------------------------------------------------------ Markdown
@@ -442,14 +548,18 @@ fn show(value: &Option<Value>, lookup: bool) -> String {
             format!("{} {}", table_label(table), code(key))
         }
         Some(Value::Array(items)) if lookup => {
-            let names: Vec<String> = items.iter().map(|item| show(&Some(item.clone()), true)).collect();
+            let names: Vec<String> = items
+                .iter()
+                .map(|item| show(&Some(item.clone()), true))
+                .collect();
             names.join(", ")
         }
         Some(Value::String(text)) => code(&text.split_whitespace().collect::<Vec<_>>().join(" ")),
         Some(Value::Object(file)) if file.contains_key("sha256") => format!(
             "{} (sha256 {})",
             code(file["file"].as_str().unwrap_or("?")),
-            &file["sha256"].as_str().unwrap_or_default()[..12.min(file["sha256"].as_str().unwrap_or_default().len())]
+            &file["sha256"].as_str().unwrap_or_default()
+                [..12.min(file["sha256"].as_str().unwrap_or_default().len())]
         ),
         Some(other) => code(&other.to_string()),
     }
@@ -470,7 +580,11 @@ pub fn render_markdown(plan: &Plan) -> String {
     let _ = writeln!(out, "- New template: {}", code(&plan.template.path));
     match &plan.base_template {
         Some(base) => {
-            let _ = writeln!(out, "- Base template (the site was provisioned from it): {}", code(&base.path));
+            let _ = writeln!(
+                out,
+                "- Base template (the site was provisioned from it): {}",
+                code(&base.path)
+            );
             let _ = writeln!(out, "- Comparison: three-way");
         }
         None => {
@@ -490,11 +604,22 @@ pub fn render_markdown(plan: &Plan) -> String {
         plural(s.additions, "record to add", "records to add"),
         plural(s.removals, "record to remove", "records to remove"),
         if s.differences > 0 {
-            format!(", {}", plural(s.differences, "difference to review", "differences to review"))
+            format!(
+                ", {}",
+                plural(
+                    s.differences,
+                    "difference to review",
+                    "differences to review"
+                )
+            )
         } else {
             String::new()
         },
-        plural(s.customisations, "local customisation", "local customisations"),
+        plural(
+            s.customisations,
+            "local customisation",
+            "local customisations"
+        ),
     );
     if plan.items.is_empty() {
         out.push_str("Nothing to do: the site has every change of the new template.\n");
@@ -511,7 +636,11 @@ pub fn render_markdown(plan: &Plan) -> String {
     ];
     let mut number = 0;
     for (action, title) in sections {
-        let items: Vec<&Item> = plan.items.iter().filter(|item| item.action == action).collect();
+        let items: Vec<&Item> = plan
+            .items
+            .iter()
+            .filter(|item| item.action == action)
+            .collect();
         if items.is_empty() {
             continue;
         }
@@ -523,7 +652,12 @@ pub fn render_markdown(plan: &Plan) -> String {
             if table != Some(item.table.as_str()) {
                 table = Some(&item.table);
                 page = None;
-                let _ = writeln!(out, "### {} (`{}`)\n", capitalise(table_label(&item.table)), item.table);
+                let _ = writeln!(
+                    out,
+                    "### {} (`{}`)\n",
+                    capitalise(table_label(&item.table)),
+                    item.table
+                );
             }
             if item.table == "adx_webpage" && page != item.page.as_deref() {
                 page = item.page.as_deref();
@@ -551,9 +685,19 @@ fn render_item(out: &mut String, item: &Item) {
         (None, _) => String::new(),
     };
     let lookup = item.lookup;
-    let _ = writeln!(out, "{checkbox} {}{column}: {} [{}]", code(&item.key), item.todo, item.rule);
+    let _ = writeln!(
+        out,
+        "{checkbox} {}{column}: {} [{}]",
+        code(&item.key),
+        item.todo,
+        item.rule
+    );
     if let Some(file) = &item.file {
-        let label = if item.action == "add" { "template file" } else { "file" };
+        let label = if item.action == "add" {
+            "template file"
+        } else {
+            "file"
+        };
         let _ = writeln!(out, "  - {label}: {}", code(file));
     }
     match item.action {
@@ -574,24 +718,14 @@ fn render_item(out: &mut String, item: &Item) {
         }
         _ => {}
     }
-    for lookup in &item.lookups {
-        let targets: Vec<String> = match &lookup.target {
-            Value::String(one) => vec![one.clone()],
-            Value::Array(many) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
-        };
-        let shown: Vec<String> = targets
-            .iter()
-            .zip(&lookup.site_ids)
-            .map(|(target, id)| {
-                let name = show(&Some(Value::String(target.clone())), true);
-                match id {
-                    Some(id) => format!("{name} = {}", code(id)),
-                    None => format!("{name} (not in the site yet: add it first)"),
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "  - {}: {}", code(&lookup.field), shown.join(", "));
+    if item.action == "add"
+        && let Some(Value::String(yaml)) = &item.take
+    {
+        let _ = writeln!(out, "\n  ```yaml");
+        for line in yaml.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        let _ = writeln!(out, "  ```");
     }
     if let Some(text) = &item.take_text
         && matches!(item.action, "apply" | "add")
@@ -621,8 +755,14 @@ mod tests {
         let plan = Plan {
             schema_version: 1,
             mode: "two-way",
-            site: Source { path: "site".into(), sha256: String::new() },
-            template: Source { path: "template".into(), sha256: String::new() },
+            site: Source {
+                path: "site".into(),
+                sha256: String::new(),
+            },
+            template: Source {
+                path: "template".into(),
+                sha256: String::new(),
+            },
             base_template: None,
             summary: Summary::default(),
             items: Vec::new(),

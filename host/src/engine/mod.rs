@@ -334,7 +334,9 @@ impl Engine {
             .set_fuel(self.limits.fuel)
             .expect("fuel is enabled in the config");
         let ticks = self.limits.timeout.as_millis().div_ceil(TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // wasmtime adds the current epoch to this: leave room so the sum cannot wrap
+        // into a deadline in the past (which interrupts every call at once).
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
         store.epoch_deadline_trap();
         store
     }
@@ -358,7 +360,11 @@ impl Engine {
                 .logs
                 .lines
                 .last()
-                .map(|line| format!("; its last message: {}", line.message))
+                // A reason is one line (docs/json-output.md); a panic message is not.
+                .map(|line| {
+                    let words: Vec<&str> = line.message.split_whitespace().collect();
+                    format!("; its last message: {}", words.join(" "))
+                })
                 .unwrap_or_default()
         };
         if let Some(limit) = err.downcast_ref::<MemoryLimitExceeded>() {

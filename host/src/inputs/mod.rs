@@ -1,6 +1,7 @@
 //! Input documents and settings: read once, parsed once, with errors that name the
 //! file and the place in it.
 
+pub mod schema;
 pub mod site;
 
 use serde_json::Value;

@@ -41,9 +41,13 @@ pub struct Site {
 impl Site {
     /// The number of records in all tables.
     pub fn record_count(&self) -> usize {
-        self.value["tables"]
-            .as_object()
-            .map_or(0, |tables| tables.values().filter_map(Value::as_array).map(Vec::len).sum())
+        self.value["tables"].as_object().map_or(0, |tables| {
+            tables
+                .values()
+                .filter_map(Value::as_array)
+                .map(Vec::len)
+                .sum()
+        })
     }
 
     /// An error when the folder uses the enhanced data model.
@@ -124,7 +128,9 @@ fn find_root(path: &Path) -> Result<PathBuf, InputError> {
         .map_err(read_error)?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|dir| dir.is_dir() && (dir.join("website.yml").is_file() || enhanced_marker(dir).is_some()))
+        .filter(|dir| {
+            dir.is_dir() && (dir.join("website.yml").is_file() || enhanced_marker(dir).is_some())
+        })
         .collect();
     candidates.sort();
     match candidates.as_slice() {
@@ -141,7 +147,10 @@ fn find_root(path: &Path) -> Result<PathBuf, InputError> {
                 "holds {} downloaded sites ({}): give the folder of one of them",
                 many.len(),
                 many.iter()
-                    .map(|dir| format!("`{}`", dir.file_name().unwrap_or_default().to_string_lossy()))
+                    .map(|dir| format!(
+                        "`{}`",
+                        dir.file_name().unwrap_or_default().to_string_lossy()
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -151,7 +160,10 @@ fn find_root(path: &Path) -> Result<PathBuf, InputError> {
 
 /// What shows that a folder uses the enhanced data model, if anything does.
 fn enhanced_marker(dir: &Path) -> Option<String> {
-    if dir.file_name().is_some_and(|name| name == ".powerpages-site") {
+    if dir
+        .file_name()
+        .is_some_and(|name| name == ".powerpages-site")
+    {
         return Some("the folder is a `.powerpages-site` folder".into());
     }
     if dir.join(".powerpages-site").is_dir() {
@@ -163,7 +175,9 @@ fn enhanced_marker(dir: &Path) -> Option<String> {
     if !dir.join("sitesetting.yml").is_file()
         && (dir.join("site-settings").is_dir() || dir.join("web-roles").is_dir())
     {
-        return Some("it has `site-settings/` or `web-roles/` folders instead of `sitesetting.yml`".into());
+        return Some(
+            "it has `site-settings/` or `web-roles/` folders instead of `sitesetting.yml`".into(),
+        );
     }
     let website = std::fs::read_to_string(dir.join("website.yml")).ok()?;
     let keys: Vec<&str> = website
@@ -171,7 +185,10 @@ fn enhanced_marker(dir: &Path) -> Option<String> {
         .filter(|line| !line.starts_with([' ', '-', '#']))
         .filter_map(|line| line.split_once(':').map(|(key, _)| key.trim()))
         .collect();
-    if keys.iter().any(|key| key.starts_with("powerpagesite") || key.starts_with("mspp_")) {
+    if keys
+        .iter()
+        .any(|key| key.starts_with("powerpagesite") || key.starts_with("mspp_"))
+    {
         return Some("its `website.yml` describes a `powerpagesite` record".into());
     }
     if !keys.is_empty() && !keys.contains(&"adx_websiteid") && keys.contains(&"id") {
@@ -251,29 +268,167 @@ const WEBPAGE_COMPANIONS: &[(&str, &str)] = &[
 
 /// Every table read, in the order of `tables` in the document.
 const TABLES: &[Table] = &[
-    Table { name: "adx_website", id: "adx_websiteid", naming: Naming::Path("website.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_websitelanguage", id: "adx_websitelanguageid", naming: Naming::Path("websitelanguage.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_portallanguage", id: "adx_portallanguageid", naming: Naming::Path(".portalconfig/portallanguage.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_publishingstate", id: "adx_publishingstateid", naming: Naming::Path("publishingstate.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_sitesetting", id: "adx_sitesettingid", naming: Naming::Path("sitesetting.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_sitemarker", id: "adx_sitemarkerid", naming: Naming::Path("sitemarker.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_webrole", id: "adx_webroleid", naming: Naming::Path("webrole.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_websiteaccess", id: "adx_websiteaccessid", naming: Naming::Path("websiteaccess.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_redirect", id: "adx_redirectid", naming: Naming::Path("redirect.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_webpage", id: "adx_webpageid", naming: Naming::Suffix(".webpage.yml"), shape: Shape::One, companions: WEBPAGE_COMPANIONS },
-    Table { name: "adx_contentsnippet", id: "adx_contentsnippetid", naming: Naming::Suffix(".contentsnippet.yml"), shape: Shape::One, companions: &[(".contentsnippet.value.html", "adx_value")] },
-    Table { name: "adx_webtemplate", id: "adx_webtemplateid", naming: Naming::Suffix(".webtemplate.yml"), shape: Shape::One, companions: &[(".webtemplate.source.html", "adx_source")] },
-    Table { name: "adx_pagetemplate", id: "adx_pagetemplateid", naming: Naming::Suffix(".pagetemplate.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_weblinkset", id: "adx_weblinksetid", naming: Naming::Suffix(".weblinkset.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_weblink", id: "adx_weblinkid", naming: Naming::Suffix(".weblink.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_entitypermission", id: "adx_entitypermissionid", naming: Naming::Suffix(".tablepermission.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_entityform", id: "adx_entityformid", naming: Naming::Suffix(".basicform.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_entityformmetadata", id: "adx_entityformmetadataid", naming: Naming::Suffix(".basicformmetadata.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_webform", id: "adx_webformid", naming: Naming::Suffix(".advancedform.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_webformstep", id: "adx_webformstepid", naming: Naming::Suffix(".advancedformstep.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_webformmetadata", id: "adx_webformmetadataid", naming: Naming::Suffix(".advancedformmetadata.yml"), shape: Shape::List, companions: &[] },
-    Table { name: "adx_entitylist", id: "adx_entitylistid", naming: Naming::Suffix(".list.yml"), shape: Shape::One, companions: &[] },
-    Table { name: "adx_webfile", id: "adx_webfileid", naming: Naming::Suffix(".webfile.yml"), shape: Shape::One, companions: &[] },
+    Table {
+        name: "adx_website",
+        id: "adx_websiteid",
+        naming: Naming::Path("website.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_websitelanguage",
+        id: "adx_websitelanguageid",
+        naming: Naming::Path("websitelanguage.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_portallanguage",
+        id: "adx_portallanguageid",
+        naming: Naming::Path(".portalconfig/portallanguage.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_publishingstate",
+        id: "adx_publishingstateid",
+        naming: Naming::Path("publishingstate.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_sitesetting",
+        id: "adx_sitesettingid",
+        naming: Naming::Path("sitesetting.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_sitemarker",
+        id: "adx_sitemarkerid",
+        naming: Naming::Path("sitemarker.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webrole",
+        id: "adx_webroleid",
+        naming: Naming::Path("webrole.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_websiteaccess",
+        id: "adx_websiteaccessid",
+        naming: Naming::Path("websiteaccess.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_redirect",
+        id: "adx_redirectid",
+        naming: Naming::Path("redirect.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webpage",
+        id: "adx_webpageid",
+        naming: Naming::Suffix(".webpage.yml"),
+        shape: Shape::One,
+        companions: WEBPAGE_COMPANIONS,
+    },
+    Table {
+        name: "adx_contentsnippet",
+        id: "adx_contentsnippetid",
+        naming: Naming::Suffix(".contentsnippet.yml"),
+        shape: Shape::One,
+        companions: &[(".contentsnippet.value.html", "adx_value")],
+    },
+    Table {
+        name: "adx_webtemplate",
+        id: "adx_webtemplateid",
+        naming: Naming::Suffix(".webtemplate.yml"),
+        shape: Shape::One,
+        companions: &[(".webtemplate.source.html", "adx_source")],
+    },
+    Table {
+        name: "adx_pagetemplate",
+        id: "adx_pagetemplateid",
+        naming: Naming::Suffix(".pagetemplate.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_weblinkset",
+        id: "adx_weblinksetid",
+        naming: Naming::Suffix(".weblinkset.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_weblink",
+        id: "adx_weblinkid",
+        naming: Naming::Suffix(".weblink.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_entitypermission",
+        id: "adx_entitypermissionid",
+        naming: Naming::Suffix(".tablepermission.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_entityform",
+        id: "adx_entityformid",
+        naming: Naming::Suffix(".basicform.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_entityformmetadata",
+        id: "adx_entityformmetadataid",
+        naming: Naming::Suffix(".basicformmetadata.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webform",
+        id: "adx_webformid",
+        naming: Naming::Suffix(".advancedform.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webformstep",
+        id: "adx_webformstepid",
+        naming: Naming::Suffix(".advancedformstep.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webformmetadata",
+        id: "adx_webformmetadataid",
+        naming: Naming::Suffix(".advancedformmetadata.yml"),
+        shape: Shape::List,
+        companions: &[],
+    },
+    Table {
+        name: "adx_entitylist",
+        id: "adx_entitylistid",
+        naming: Naming::Suffix(".list.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
+    Table {
+        name: "adx_webfile",
+        id: "adx_webfileid",
+        naming: Naming::Suffix(".webfile.yml"),
+        shape: Shape::One,
+        companions: &[],
+    },
 ];
 
 /// The column of a web file's content (an attachment, written beside its YAML).
@@ -303,13 +458,17 @@ fn left_out(file: &str) -> Option<&'static str> {
     if name == "org-url-manifest.yml"
         || (file.starts_with(".portalconfig/") && name.ends_with("manifest.yml"))
     {
-        return Some("environment-specific: the records and checksums `pac pages` last synchronised");
+        return Some(
+            "environment-specific: the records and checksums `pac pages` last synchronised",
+        );
     }
     if file == ".portalconfig/websitebinding.yml" {
         return Some("environment-specific: the host names the site is bound to");
     }
     if file.starts_with("deployment-profiles/") {
-        return Some("environment-specific: values `pac pages upload --deploymentProfile` substitutes");
+        return Some(
+            "environment-specific: values `pac pages upload --deploymentProfile` substitutes",
+        );
     }
     None
 }
@@ -335,7 +494,9 @@ impl Raw {
     }
 
     fn guid(&self, column: &str) -> Option<String> {
-        self.str(column).filter(|text| is_guid(text)).map(str::to_ascii_lowercase)
+        self.str(column)
+            .filter(|text| is_guid(text))
+            .map(str::to_ascii_lowercase)
     }
 
     fn table(&self) -> &'static Table {
@@ -359,7 +520,9 @@ fn is_language_code(text: &str) -> bool {
     let first = parts.next().unwrap_or_default();
     (2..=3).contains(&first.len())
         && first.bytes().all(|b| b.is_ascii_lowercase())
-        && parts.all(|part| (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && parts.all(|part| {
+            (2..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 fn sha256_text(text: &str) -> String {
@@ -399,152 +562,55 @@ impl Reader {
         }
     }
 
-    fn read_bytes(&mut self, file: &str) -> Result<Vec<u8>, InputError> {
-        let path = self.root.join(file);
-        let bytes = std::fs::read(&path).map_err(|source| InputError::Read { path, source })?;
-        self.digests.push((file.to_owned(), hex::encode(Sha256::digest(&bytes))));
-        Ok(bytes)
-    }
-
     fn read(mut self, files: Vec<String>) -> Result<Site, InputError> {
         let all: HashSet<&str> = files.iter().map(String::as_str).collect();
-        let mut used: HashSet<String> = HashSet::new();
-        let mut record_files = Vec::new();
+        let mut used: HashSet<&str> = HashSet::new();
+        let mut jobs = Vec::new();
         for file in &files {
-            if let Some(table) = table_of(file) {
-                record_files.push((file.clone(), table));
-                used.insert(file.clone());
-                for (suffix, _) in TABLES[table].companions {
-                    if let Some(companion) = companion_path(file, TABLES[table].naming, suffix)
-                        && all.contains(companion.as_str())
-                    {
-                        used.insert(companion);
-                    }
-                }
-                if TABLES[table].name == "adx_webfile" {
-                    let content = file.trim_end_matches(".webfile.yml").to_owned();
-                    if all.contains(content.as_str()) {
-                        used.insert(content);
-                    }
-                }
-            }
-        }
-        for file in &files {
-            if used.contains(file) {
+            let Some(table) = table_of(file) else {
                 continue;
-            }
-            let reason = left_out(file).unwrap_or("not a table preflight reads");
-            self.ignored.push(json!({ "file": file, "reason": reason }));
-        }
-        for (file, table) in record_files {
-            self.read_records(&file, table, &all)?;
-        }
-        self.build()
-    }
-
-    /// Reads one record file and its companions.
-    fn read_records(&mut self, file: &str, table: usize, all: &HashSet<&str>) -> Result<(), InputError> {
-        let spec = &TABLES[table];
-        let path = self.root.join(file);
-        let bytes = self.read_bytes(file)?;
-        let text = String::from_utf8(bytes).map_err(|err| InputError::Shape {
-            path: path.clone(),
-            message: format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
-        })?;
-        let value = parse(&path, &text)?;
-        let name = file.rsplit('/').next().unwrap_or(file);
-        let language_hint = language_in_name(name);
-        let content_page = spec.name == "adx_webpage" && file.contains("/content-pages/");
-        let mut companions = Vec::new();
-        for (suffix, column) in spec.companions {
-            if let Some(companion) = companion_path(file, spec.naming, suffix)
-                && all.contains(companion.as_str())
-            {
-                self.read_companion(&companion, true)?;
-                companions.push((*column, companion));
-            }
-        }
-        if spec.name == "adx_webfile" {
-            let content = file.trim_end_matches(".webfile.yml").to_owned();
-            if all.contains(content.as_str()) {
-                self.read_companion(&content, false)?;
-                companions.push((WEBFILE_CONTENT, content));
-            }
-        }
-        let items: Vec<(Option<usize>, Value)> = match (spec.shape, value) {
-            (Shape::One, Value::Object(map)) => vec![(None, Value::Object(map))],
-            (Shape::List, Value::Array(items)) => items.into_iter().enumerate().map(|(i, v)| (Some(i), v)).collect(),
-            (Shape::List, Value::Null) => Vec::new(),
-            (Shape::One, _) => {
-                return Err(InputError::Shape {
-                    path,
-                    message: "expected one record (a mapping of column names to values)".into(),
-                });
-            }
-            (Shape::List, _) => {
-                return Err(InputError::Shape {
-                    path,
-                    message: "expected a list of records".into(),
-                });
-            }
-        };
-        for (position, item) in items {
-            let Value::Object(fields) = item else {
-                return Err(InputError::Shape {
-                    path,
-                    message: format!(
-                        "item {} of the list is not a record (a mapping of column names to values)",
-                        position.map_or(0, |i| i + 1)
-                    ),
-                });
             };
-            let id = fields
-                .get(spec.id)
-                .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase);
-            let content_page = content_page
-                || (spec.name == "adx_webpage"
-                    && (fields.contains_key("adx_rootwebpageid")
-                        || fields.contains_key("adx_webpagelanguageid")));
-            self.raws.push(Raw {
+            used.insert(file);
+            let mut companions = Vec::new();
+            for (suffix, column) in TABLES[table].companions {
+                if let Some(companion) = companion_path(file, TABLES[table].naming, suffix)
+                    && let Some(found) = all.get(companion.as_str())
+                {
+                    used.insert(found);
+                    companions.push((*column, found.to_string(), true));
+                }
+            }
+            if TABLES[table].name == "adx_webfile"
+                && let Some(found) = all.get(file.trim_end_matches(".webfile.yml"))
+            {
+                used.insert(found);
+                companions.push((WEBFILE_CONTENT, found.to_string(), false));
+            }
+            jobs.push(Job {
+                file: file.clone(),
                 table,
-                file: file.to_owned(),
-                position,
-                id,
-                fields,
-                companions: companions.clone(),
-                language_hint: language_hint.clone(),
-                content_page,
+                companions,
             });
         }
-        Ok(())
-    }
-
-    fn read_companion(&mut self, file: &str, text_expected: bool) -> Result<(), InputError> {
-        if self.files.contains_key(file) {
-            return Ok(());
+        for file in &files {
+            if !used.contains(file.as_str()) {
+                let reason = left_out(file).unwrap_or("not a table preflight reads");
+                self.ignored.push(json!({ "file": file, "reason": reason }));
+            }
         }
-        let bytes = self.read_bytes(file)?;
-        let size = bytes.len();
-        let entry = match String::from_utf8(bytes) {
-            Ok(text) if text_expected => FileEntry {
-                sha256: sha256_text(&text),
-                size,
-                text: Some(text),
-            },
-            Ok(text) => FileEntry {
-                sha256: sha256_text(&text),
-                size,
-                text: None,
-            },
-            Err(err) => FileEntry {
-                sha256: hex::encode(Sha256::digest(err.as_bytes())),
-                size,
-                text: None,
-            },
-        };
-        self.files.insert(file.to_owned(), entry);
-        Ok(())
+
+        // Reading and parsing is most of the time: spread it over the cores, then
+        // merge in file order so the result does not depend on the threads.
+        let root = self.root.clone();
+        for parsed in parallel_map(jobs, |job| parse_job(&root, job)) {
+            let parsed = parsed?;
+            self.digests.extend(parsed.digests);
+            for (path, entry) in parsed.files {
+                self.files.entry(path).or_insert(entry);
+            }
+            self.raws.extend(parsed.raws);
+        }
+        self.build()
     }
 
     /// Works out keys and lookups, and writes the document.
@@ -569,7 +635,8 @@ impl Reader {
             for (column, value) in &raw.fields {
                 let is_meta = column == spec.id
                     || META_COLUMNS.contains(&column.as_str())
-                    || (spec.name == "adx_website" && WEBSITE_META_COLUMNS.contains(&column.as_str()));
+                    || (spec.name == "adx_website"
+                        && WEBSITE_META_COLUMNS.contains(&column.as_str()));
                 if is_meta {
                     if column != spec.id {
                         meta.insert(column.clone(), value.clone());
@@ -596,7 +663,10 @@ impl Reader {
             if let Some(position) = raw.position {
                 record.insert("position".into(), json!(position));
             }
-            record.insert("id".into(), raw.id.clone().map_or(Value::Null, Value::String));
+            record.insert(
+                "id".into(),
+                raw.id.clone().map_or(Value::Null, Value::String),
+            );
             if let Some(page) = &key.page {
                 record.insert("page".into(), Value::String(page.clone()));
             }
@@ -659,7 +729,11 @@ impl Reader {
     /// The language code of every website language GUID.
     fn languages(&mut self) -> HashMap<String, String> {
         let mut portal: HashMap<String, String> = HashMap::new();
-        for raw in self.raws.iter().filter(|raw| raw.table().name == "adx_portallanguage") {
+        for raw in self
+            .raws
+            .iter()
+            .filter(|raw| raw.table().name == "adx_portallanguage")
+        {
             if let (Some(id), Some(code)) = (&raw.id, raw.str("adx_languagecode")) {
                 portal.insert(id.clone(), code.to_owned());
             }
@@ -667,23 +741,40 @@ impl Reader {
         // Content pages, snippets and link sets name their language in the file name too.
         let mut hints: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
         for raw in &self.raws {
-            let Some(hint) = &raw.language_hint else { continue };
-            for column in ["adx_webpagelanguageid", "adx_contentsnippetlanguageid", "adx_websitelanguageid"] {
+            let Some(hint) = &raw.language_hint else {
+                continue;
+            };
+            for column in [
+                "adx_webpagelanguageid",
+                "adx_contentsnippetlanguageid",
+                "adx_websitelanguageid",
+            ] {
                 if let Some(id) = raw.guid(column) {
-                    *hints.entry(id).or_default().entry(hint.clone()).or_default() += 1;
+                    *hints
+                        .entry(id)
+                        .or_default()
+                        .entry(hint.clone())
+                        .or_default() += 1;
                 }
             }
         }
         let mut languages = HashMap::new();
         let mut warnings = Vec::new();
-        for raw in self.raws.iter().filter(|raw| raw.table().name == "adx_websitelanguage") {
+        for raw in self
+            .raws
+            .iter()
+            .filter(|raw| raw.table().name == "adx_websitelanguage")
+        {
             let Some(id) = &raw.id else { continue };
             let code = raw
                 .guid("adx_portallanguageid")
                 .and_then(|portal_id| portal.get(&portal_id).cloned())
                 .or_else(|| {
                     hints.get(id).and_then(|counts| {
-                        counts.iter().max_by_key(|(_, count)| **count).map(|(code, _)| code.clone())
+                        counts
+                            .iter()
+                            .max_by_key(|(_, count)| **count)
+                            .map(|(code, _)| code.clone())
                     })
                 })
                 .or_else(|| raw.str("adx_name").map(str::to_owned));
@@ -741,6 +832,13 @@ impl Reader {
                         .or(name)
                         .unwrap_or_else(|| "(unnamed)".into()),
                 ),
+                // A table permission's name is in `adx_entityname` (`adx_entitylogicalname` is its table).
+                "adx_entitypermission" => Key::new(
+                    raw.str("adx_entityname")
+                        .map(str::to_owned)
+                        .or(name)
+                        .unwrap_or_else(|| "(unnamed)".into()),
+                ),
                 "adx_redirect" => Key::new(
                     raw.str("adx_inboundurl")
                         .map(str::to_owned)
@@ -773,7 +871,10 @@ impl Reader {
                 "adx_contentsnippet" => {
                     let language = language_of(raw, "adx_contentsnippetlanguageid");
                     Key {
-                        key: with_language(name.as_deref().unwrap_or("(unnamed)"), language.as_deref()),
+                        key: with_language(
+                            name.as_deref().unwrap_or("(unnamed)"),
+                            language.as_deref(),
+                        ),
                         page: None,
                         language,
                     }
@@ -781,7 +882,10 @@ impl Reader {
                 "adx_weblinkset" => {
                     let language = language_of(raw, "adx_websitelanguageid");
                     Key {
-                        key: with_language(name.as_deref().unwrap_or("(unnamed)"), language.as_deref()),
+                        key: with_language(
+                            name.as_deref().unwrap_or("(unnamed)"),
+                            language.as_deref(),
+                        ),
                         page: None,
                         language,
                     }
@@ -791,7 +895,11 @@ impl Reader {
                         .guid("adx_parentpageid")
                         .filter(|id| pages.contains_key(id))
                         .map_or_else(|| "/".to_owned(), |id| path_of(&id, &mut paths));
-                    let partial = raw.str("adx_partialurl").map(str::to_owned).or(name).unwrap_or_default();
+                    let partial = raw
+                        .str("adx_partialurl")
+                        .map(str::to_owned)
+                        .or(name)
+                        .unwrap_or_default();
                     Key::new(format!("{parent}{partial}"))
                 }
                 // Keys that name their parent record are worked out below.
@@ -816,7 +924,13 @@ impl Reader {
             .filter(|raw| raw.table().name == "adx_weblink")
             .filter_map(|raw| {
                 raw.id.clone().map(|id| {
-                    (id, (raw.str("adx_name").unwrap_or("(unnamed)").to_owned(), raw.guid("adx_parentweblinkid")))
+                    (
+                        id,
+                        (
+                            raw.str("adx_name").unwrap_or("(unnamed)").to_owned(),
+                            raw.guid("adx_parentweblinkid"),
+                        ),
+                    )
                 })
             })
             .collect();
@@ -842,10 +956,18 @@ impl Reader {
                         }
                     }
                     names.reverse();
-                    key.key = format!("{} / {}", parent("adx_weblinksetid", &sets), names.join(" / "));
+                    key.key = format!(
+                        "{} / {}",
+                        parent("adx_weblinksetid", &sets),
+                        names.join(" / ")
+                    );
                 }
                 "adx_entityformmetadata" => {
-                    key.key = format!("{} / {}", parent("adx_entityform", &forms), metadata_name(raw));
+                    key.key = format!(
+                        "{} / {}",
+                        parent("adx_entityform", &forms),
+                        metadata_name(raw)
+                    );
                 }
                 "adx_webformstep" => {
                     key.key = format!(
@@ -877,7 +999,10 @@ impl Reader {
     fn deduplicate(&mut self, keys: &mut [Key]) {
         let mut groups: HashMap<(usize, &str), Vec<usize>> = HashMap::new();
         for (i, (raw, key)) in self.raws.iter().zip(keys.iter()).enumerate() {
-            groups.entry((raw.table, key.key.as_str())).or_default().push(i);
+            groups
+                .entry((raw.table, key.key.as_str()))
+                .or_default()
+                .push(i);
         }
         let mut renames: Vec<(usize, String)> = Vec::new();
         let mut duplicates: Vec<(usize, String, usize)> = Vec::new();
@@ -913,14 +1038,26 @@ impl Reader {
         }
     }
 
-    fn website_summary(&self, languages: &HashMap<String, String>, index: &HashMap<&str, String>) -> Value {
-        let Some(raw) = self.raws.iter().find(|raw| raw.table().name == "adx_website") else {
+    fn website_summary(
+        &self,
+        languages: &HashMap<String, String>,
+        index: &HashMap<&str, String>,
+    ) -> Value {
+        let Some(raw) = self
+            .raws
+            .iter()
+            .find(|raw| raw.table().name == "adx_website")
+        else {
             return Value::Null;
         };
         let target_key = |column: &str| -> Value {
             raw.guid(column)
                 .and_then(|id| index.get(id.as_str()))
-                .and_then(|target| target.split_once(':').map(|(_, key)| Value::String(key.to_owned())))
+                .and_then(|target| {
+                    target
+                        .split_once(':')
+                        .map(|(_, key)| Value::String(key.to_owned()))
+                })
                 .unwrap_or(Value::Null)
         };
         let mut codes: Vec<&String> = languages.values().collect();
@@ -936,6 +1073,162 @@ impl Reader {
             "footerTemplate": target_key("adx_footerwebtemplateid"),
         })
     }
+}
+
+/// A record file to read, with the companion files found beside it.
+struct Job {
+    file: String,
+    table: usize,
+    /// (column, path, read as text).
+    companions: Vec<(&'static str, String, bool)>,
+}
+
+/// What one job read.
+struct Parsed {
+    raws: Vec<Raw>,
+    files: Vec<(String, FileEntry)>,
+    digests: Vec<(String, String)>,
+}
+
+fn read_file(
+    root: &Path,
+    file: &str,
+    digests: &mut Vec<(String, String)>,
+) -> Result<Vec<u8>, InputError> {
+    let path = root.join(file);
+    let bytes = std::fs::read(&path).map_err(|source| InputError::Read { path, source })?;
+    digests.push((file.to_owned(), hex::encode(Sha256::digest(&bytes))));
+    Ok(bytes)
+}
+
+/// Reads one record file (one record or a list of them) and its companion files.
+fn parse_job(root: &Path, job: Job) -> Result<Parsed, InputError> {
+    let spec = &TABLES[job.table];
+    let file = job.file.as_str();
+    let path = root.join(file);
+    let mut digests = Vec::with_capacity(1 + job.companions.len());
+    let bytes = read_file(root, file, &mut digests)?;
+    let text = String::from_utf8(bytes).map_err(|err| InputError::Shape {
+        path: path.clone(),
+        message: format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
+    })?;
+    let value = parse(&path, &text)?;
+
+    let mut files = Vec::with_capacity(job.companions.len());
+    let mut companions = Vec::with_capacity(job.companions.len());
+    for (column, companion, text_expected) in job.companions {
+        let bytes = read_file(root, &companion, &mut digests)?;
+        let size = bytes.len();
+        let entry = match String::from_utf8(bytes) {
+            Ok(text) => FileEntry {
+                sha256: sha256_text(&text),
+                size,
+                text: text_expected.then_some(text),
+            },
+            Err(err) => FileEntry {
+                sha256: hex::encode(Sha256::digest(err.as_bytes())),
+                size,
+                text: None,
+            },
+        };
+        files.push((companion.clone(), entry));
+        companions.push((column, companion));
+    }
+
+    let items: Vec<(Option<usize>, Value)> = match (spec.shape, value) {
+        (Shape::One, Value::Object(map)) => vec![(None, Value::Object(map))],
+        (Shape::List, Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Some(i), v))
+            .collect(),
+        (Shape::List, Value::Null) => Vec::new(),
+        (Shape::One, _) => {
+            return Err(InputError::Shape {
+                path,
+                message: "expected one record (a mapping of column names to values)".into(),
+            });
+        }
+        (Shape::List, _) => {
+            return Err(InputError::Shape {
+                path,
+                message: "expected a list of records".into(),
+            });
+        }
+    };
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let language_hint = language_in_name(name);
+    let in_content_pages = spec.name == "adx_webpage" && file.contains("content-pages/");
+    let mut raws = Vec::with_capacity(items.len());
+    for (position, item) in items {
+        let Value::Object(fields) = item else {
+            return Err(InputError::Shape {
+                path,
+                message: format!(
+                    "item {} of the list is not a record (a mapping of column names to values)",
+                    position.map_or(0, |i| i + 1)
+                ),
+            });
+        };
+        let id = fields
+            .get(spec.id)
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase);
+        let content_page = in_content_pages
+            || (spec.name == "adx_webpage"
+                && (fields.contains_key("adx_rootwebpageid")
+                    || fields.contains_key("adx_webpagelanguageid")));
+        raws.push(Raw {
+            table: job.table,
+            file: job.file.clone(),
+            position,
+            id,
+            fields,
+            companions: companions.clone(),
+            language_hint: language_hint.clone(),
+            content_page,
+        });
+    }
+    Ok(Parsed {
+        raws,
+        files,
+        digests,
+    })
+}
+
+/// `f` over `items` on up to one thread per core, results in the order of `items`.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    if threads == 1 || items.len() < 64 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let part: Vec<T> = items.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// A record's key, and for web pages and localized records, their page and language.
@@ -965,7 +1258,13 @@ fn with_language(name: &str, language: Option<&str>) -> String {
 
 /// What a form metadata record is about: its column, section or tab.
 fn metadata_name(raw: &Raw) -> String {
-    for column in ["adx_attributelogicalname", "adx_sectionname", "adx_tabname", "adx_subgrid_name", "adx_notes_settings"] {
+    for column in [
+        "adx_attributelogicalname",
+        "adx_sectionname",
+        "adx_tabname",
+        "adx_subgrid_name",
+        "adx_notes_settings",
+    ] {
         if let Some(name) = raw.str(column) {
             return name.to_owned();
         }
@@ -1026,12 +1325,19 @@ fn page_path(
 }
 
 /// The path of a page record without a usable root page: its parent's path and its own partial URL.
-fn own_path(raw: &Raw, pages: &HashMap<String, (String, Option<String>)>, paths: &mut HashMap<String, String>) -> String {
+fn own_path(
+    raw: &Raw,
+    pages: &HashMap<String, (String, Option<String>)>,
+    paths: &mut HashMap<String, String>,
+) -> String {
     let parent = raw
         .guid("adx_parentpageid")
         .filter(|id| pages.contains_key(id))
         .map_or_else(|| "/".to_owned(), |id| page_path(&id, pages, paths));
-    let partial = raw.str("adx_partialurl").unwrap_or_default().trim_matches('/');
+    let partial = raw
+        .str("adx_partialurl")
+        .unwrap_or_default()
+        .trim_matches('/');
     if partial.is_empty() {
         parent
     } else {
@@ -1045,7 +1351,9 @@ fn resolve(value: &Value, index: &HashMap<&str, String>) -> Option<Value> {
         Value::String(text) if is_guid(text) => index
             .get(text.to_ascii_lowercase().as_str())
             .map(|target| Value::String(target.clone())),
-        Value::Array(items) if !items.is_empty() && items.iter().all(|item| item.as_str().is_some_and(is_guid)) => {
+        Value::Array(items)
+            if !items.is_empty() && items.iter().all(|item| item.as_str().is_some_and(is_guid)) =>
+        {
             let mut targets: Vec<String> = items
                 .iter()
                 .filter_map(Value::as_str)
@@ -1057,7 +1365,9 @@ fn resolve(value: &Value, index: &HashMap<&str, String>) -> Option<Value> {
                 })
                 .collect();
             targets.sort();
-            Some(Value::Array(targets.into_iter().map(Value::String).collect()))
+            Some(Value::Array(
+                targets.into_iter().map(Value::String).collect(),
+            ))
         }
         _ => None,
     }
@@ -1074,8 +1384,11 @@ fn table_of(file: &str) -> Option<usize> {
 
 /// `Home.en-US.webpage.yml` + `.webpage.copy.html` -> `Home.en-US.webpage.copy.html`.
 fn companion_path(file: &str, naming: Naming, companion_suffix: &str) -> Option<String> {
-    let Naming::Suffix(suffix) = naming else { return None };
-    file.strip_suffix(suffix).map(|stem| format!("{stem}{companion_suffix}"))
+    let Naming::Suffix(suffix) = naming else {
+        return None;
+    };
+    file.strip_suffix(suffix)
+        .map(|stem| format!("{stem}{companion_suffix}"))
 }
 
 /// The language code in a file name such as `Footer.en-US.contentsnippet.yml`.
@@ -1097,9 +1410,18 @@ mod tests {
         assert!(is_guid("3d84e25d-08da-ed11-a7c6-000d3a854be1"));
         assert!(!is_guid("3d84e25d-08da-ed11-a7c6-000d3a854be"));
         assert!(!is_guid("Home"));
-        assert_eq!(language_in_name("Footer.en-US.contentsnippet.yml").as_deref(), Some("en-US"));
-        assert_eq!(language_in_name("Home.en-US.webpage.copy.html").as_deref(), Some("en-US"));
-        assert_eq!(language_in_name("Chat-Widget-Code.contentsnippet.yml"), None);
+        assert_eq!(
+            language_in_name("Footer.en-US.contentsnippet.yml").as_deref(),
+            Some("en-US")
+        );
+        assert_eq!(
+            language_in_name("Home.en-US.webpage.copy.html").as_deref(),
+            Some("en-US")
+        );
+        assert_eq!(
+            language_in_name("Chat-Widget-Code.contentsnippet.yml"),
+            None
+        );
         assert_eq!(language_in_name("Home.webpage.yml"), None);
     }
 
@@ -1107,19 +1429,51 @@ mod tests {
     fn files_are_told_apart_by_their_names() {
         let table = |file: &str| table_of(file).map(|i| TABLES[i].name);
         assert_eq!(table("website.yml"), Some("adx_website"));
-        assert_eq!(table("web-pages/home/Home.webpage.yml"), Some("adx_webpage"));
-        assert_eq!(table("web-pages/home/content-pages/Home.en-US.webpage.yml"), Some("adx_webpage"));
+        assert_eq!(
+            table("web-pages/home/Home.webpage.yml"),
+            Some("adx_webpage")
+        );
+        assert_eq!(
+            table("web-pages/home/content-pages/Home.en-US.webpage.yml"),
+            Some("adx_webpage")
+        );
         assert_eq!(table("web-pages/home/Home.webpage.copy.html"), None);
-        assert_eq!(table("weblink-sets/default/Default.en-US.weblinkset.yml"), Some("adx_weblinkset"));
-        assert_eq!(table("weblink-sets/default/Default.en-US.weblinkset.weblink.yml"), Some("adx_weblink"));
-        assert_eq!(table("basic-forms/a/A.basicform.yml"), Some("adx_entityform"));
-        assert_eq!(table("basic-forms/a/A.basicform.basicformmetadata.yml"), Some("adx_entityformmetadata"));
-        assert_eq!(table("advanced-forms/a/A.advancedform.yml"), Some("adx_webform"));
-        assert_eq!(table("advanced-forms/a/advanced-form-steps/s/S.advancedformstep.yml"), Some("adx_webformstep"));
-        assert_eq!(table("table-permissions/Products.tablepermission.yml"), Some("adx_entitypermission"));
+        assert_eq!(
+            table("weblink-sets/default/Default.en-US.weblinkset.yml"),
+            Some("adx_weblinkset")
+        );
+        assert_eq!(
+            table("weblink-sets/default/Default.en-US.weblinkset.weblink.yml"),
+            Some("adx_weblink")
+        );
+        assert_eq!(
+            table("basic-forms/a/A.basicform.yml"),
+            Some("adx_entityform")
+        );
+        assert_eq!(
+            table("basic-forms/a/A.basicform.basicformmetadata.yml"),
+            Some("adx_entityformmetadata")
+        );
+        assert_eq!(
+            table("advanced-forms/a/A.advancedform.yml"),
+            Some("adx_webform")
+        );
+        assert_eq!(
+            table("advanced-forms/a/advanced-form-steps/s/S.advancedformstep.yml"),
+            Some("adx_webformstep")
+        );
+        assert_eq!(
+            table("table-permissions/Products.tablepermission.yml"),
+            Some("adx_entitypermission")
+        );
         assert_eq!(table("sub/sitesetting.yml"), None);
         assert_eq!(
-            companion_path("web-pages/home/Home.webpage.yml", Naming::Suffix(".webpage.yml"), ".webpage.copy.html").as_deref(),
+            companion_path(
+                "web-pages/home/Home.webpage.yml",
+                Naming::Suffix(".webpage.yml"),
+                ".webpage.copy.html"
+            )
+            .as_deref(),
             Some("web-pages/home/Home.webpage.copy.html")
         );
     }
@@ -1128,11 +1482,23 @@ mod tests {
     fn page_paths_follow_parents() {
         let mut pages = HashMap::new();
         pages.insert("home".to_owned(), ("/".to_owned(), None));
-        pages.insert("orders".to_owned(), ("orders".to_owned(), Some("home".to_owned())));
-        pages.insert("details".to_owned(), ("order-details".to_owned(), Some("orders".to_owned())));
-        pages.insert("loop".to_owned(), ("loop".to_owned(), Some("loop".to_owned())));
+        pages.insert(
+            "orders".to_owned(),
+            ("orders".to_owned(), Some("home".to_owned())),
+        );
+        pages.insert(
+            "details".to_owned(),
+            ("order-details".to_owned(), Some("orders".to_owned())),
+        );
+        pages.insert(
+            "loop".to_owned(),
+            ("loop".to_owned(), Some("loop".to_owned())),
+        );
         let mut paths = HashMap::new();
-        assert_eq!(page_path("details", &pages, &mut paths), "/orders/order-details/");
+        assert_eq!(
+            page_path("details", &pages, &mut paths),
+            "/orders/order-details/"
+        );
         assert_eq!(page_path("home", &pages, &mut paths), "/");
         assert_eq!(page_path("orders", &pages, &mut paths), "/orders/");
         assert_eq!(page_path("loop", &pages, &mut paths), "/?/loop/");

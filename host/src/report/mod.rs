@@ -135,6 +135,29 @@ pub struct Report {
     pub summary: Summary,
 }
 
+/// Orders JSON pointers segment by segment, array indexes as numbers, so
+/// `/maps/9` comes before `/maps/11`.
+fn pointer_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let mut left = a.split('/');
+    let mut right = b.split('/');
+    loop {
+        match (left.next(), right.next()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => {
+                let order = match (x.parse::<u64>(), y.parse::<u64>()) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => x.cmp(y),
+                };
+                if order.is_ne() {
+                    return order;
+                }
+            }
+        }
+    }
+}
+
 impl Report {
     /// Builds the report; findings are ordered by severity (worst first), then
     /// policy, rule, document and pointer, so the output does not depend on timing.
@@ -150,7 +173,7 @@ impl Report {
                 .then_with(|| a.policy.cmp(&b.policy))
                 .then_with(|| a.rule_id.cmp(&b.rule_id))
                 .then_with(|| a.document.cmp(&b.document))
-                .then_with(|| a.pointer.cmp(&b.pointer))
+                .then_with(|| pointer_order(&a.pointer, &b.pointer))
         });
         let mut counts = Counts::default();
         for finding in &findings {
@@ -200,5 +223,19 @@ impl Report {
         let mut text = serde_json::to_string_pretty(self).expect("a report serializes");
         text.push('\n');
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pointer_order;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn pointers_order_array_indexes_as_numbers() {
+        assert_eq!(pointer_order("/maps/9/state", "/maps/11/state"), Ordering::Less);
+        assert_eq!(pointer_order("/maps", "/maps/0"), Ordering::Less);
+        assert_eq!(pointer_order("/a/b", "/a/b"), Ordering::Equal);
+        assert_eq!(pointer_order("/solutions/2", "/environment"), Ordering::Greater);
     }
 }

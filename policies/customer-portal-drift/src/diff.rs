@@ -176,7 +176,12 @@ fn columns<'a>(records: impl Iterator<Item = &'a Record>) -> BTreeSet<Column> {
     for record in records {
         columns.extend(record.fields.keys().map(|name| Column::Field(name.clone())));
         columns.extend(record.refs.keys().map(|name| Column::Field(name.clone())));
-        columns.extend(record.companions.keys().map(|name| Column::File(name.clone())));
+        columns.extend(
+            record
+                .companions
+                .keys()
+                .map(|name| Column::File(name.clone())),
+        );
     }
     columns
 }
@@ -259,7 +264,8 @@ pub fn diff(site: &Tables, template: &Tables, base: Option<&Tables>) -> Vec<Chan
         }
     }
     changes.sort_by(|a, b| {
-        (a.kind, &a.table, &a.page, &a.key, &a.field).cmp(&(b.kind, &b.table, &b.page, &b.key, &b.field))
+        (a.kind, &a.table, &a.page, &a.key, &a.field)
+            .cmp(&(b.kind, &b.table, &b.page, &b.key, &b.field))
     });
     changes
 }
@@ -324,7 +330,10 @@ fn compare_record(
             if same_record(t, b) {
                 changes.push(whole(Kind::Local, Some(Note::RemovedInSite)));
             } else {
-                changes.push(whole(Kind::Conflict, Some(Note::RemovedInSiteChangedInTemplate)));
+                changes.push(whole(
+                    Kind::Conflict,
+                    Some(Note::RemovedInSiteChangedInTemplate),
+                ));
             }
         }
         // Removed from the new template.
@@ -332,7 +341,10 @@ fn compare_record(
             if same_record(s, b) {
                 changes.push(whole(Kind::Removed, None));
             } else {
-                changes.push(whole(Kind::Conflict, Some(Note::RemovedInTemplateChangedInSite)));
+                changes.push(whole(
+                    Kind::Conflict,
+                    Some(Note::RemovedInTemplateChangedInSite),
+                ));
             }
         }
         // On both sides: field by field.
@@ -358,7 +370,8 @@ fn compare_record(
                     // Both changed, differently; or both added the record differently.
                     Kind::Conflict
                 };
-                let mut change = record_change(kind, table, key, Some(s), Some(t), base, None, two_way);
+                let mut change =
+                    record_change(kind, table, key, Some(s), Some(t), base, None, two_way);
                 let (Column::Field(name) | Column::File(name)) = &column;
                 change.field = Some(name.clone());
                 change.companion = matches!(column, Column::File(_));
@@ -419,8 +432,11 @@ mod tests {
 
     #[test]
     fn two_way_says_so() {
-        let site = tables(json!({ "adx_sitesetting": [setting("a", "1"), setting("only-site", "1")] }));
-        let template = tables(json!({ "adx_sitesetting": [setting("a", "2"), setting("only-template", "1")] }));
+        let site =
+            tables(json!({ "adx_sitesetting": [setting("a", "1"), setting("only-site", "1")] }));
+        let template = tables(
+            json!({ "adx_sitesetting": [setting("a", "2"), setting("only-template", "1")] }),
+        );
         let changes = diff(&site, &template, None);
         assert!(changes.iter().all(|c| c.two_way));
         let kinds: Vec<Kind> = changes.iter().map(|c| c.kind).collect();

@@ -10,8 +10,8 @@
 pub mod diff;
 
 use diff::{Change, Kind, Note, Side, Tables, companion_label, diff, table_label};
-use preflight_sdk::prelude::*;
 use preflight_sdk::escape_key;
+use preflight_sdk::prelude::*;
 
 const TEMPLATE_CHANGE: Rule = Rule {
     id: "DR001",
@@ -79,6 +79,12 @@ const TRUNCATED: Rule = Rule {
 
 const UPGRADE: &str = "https://learn.microsoft.com/power-pages/admin/upgrade-site";
 
+const TWO_WAY_ADDED: &str = " (two-way comparison: without --base-template, preflight cannot tell \
+                             a record new in the template from one deleted in the site)";
+
+const TWO_WAY_REMOVED: &str = " (two-way comparison: without --base-template, preflight cannot tell \
+                               a record removed from the template from one added in the site)";
+
 const TWO_WAY: &str = " (two-way comparison: without --base-template, preflight cannot tell a \
                        template change from a local customisation)";
 
@@ -122,14 +128,16 @@ fn cut(text: &str) -> String {
 }
 
 impl Docs<'_> {
-    /// A value as a person reads it in a message.
-    fn show(&self, side: &Option<Side>, lookup: bool, doc: Option<&Doc<'_>>) -> String {
-        match side {
+    /// A value as a person reads it in a message; `None` for a file too long to quote.
+    fn show(&self, side: &Option<Side>, lookup: bool, doc: Option<&Doc<'_>>) -> Option<String> {
+        Some(match side {
             None => "nothing".to_owned(),
-            Some(Side::Value(serde_json::Value::String(text))) if lookup => match text.split_once(':') {
-                Some((table, key)) => format!("the {} `{}`", table_label(table), cut(key)),
-                None => format!("`{}`", cut(text)),
-            },
+            Some(Side::Value(serde_json::Value::String(text))) if lookup => {
+                match text.split_once(':') {
+                    Some((table, key)) => format!("the {} `{}`", table_label(table), cut(key)),
+                    None => format!("`{}`", cut(text)),
+                }
+            }
             Some(Side::Value(serde_json::Value::Array(items))) if lookup => {
                 let names: Vec<String> = items
                     .iter()
@@ -149,20 +157,25 @@ impl Docs<'_> {
             Some(Side::Value(value)) => format!("`{}`", cut(&value.to_string())),
             Some(Side::File(file)) => {
                 let text = doc.and_then(|doc| {
-                    doc.at(&format!("/files/{}/text", escape_key(&file.file))).str()
-                });
-                match text {
-                    Some(text) if !text.trim().contains('\n') && text.trim().chars().count() <= SHOWN => {
-                        format!("`{}`", text.trim())
-                    }
-                    _ => format!("`{}` (sha256 {})", file.file, &file.sha256[..file.sha256.len().min(12)]),
+                    doc.at(&format!("/files/{}/text", escape_key(&file.file)))
+                        .str()
+                })?;
+                let text = text.trim();
+                if text.contains('\n') || text.chars().count() > SHOWN {
+                    return None;
                 }
+                format!("`{text}`")
             }
-        }
+        })
     }
 
     /// Where a change shows: in the site when it has the record, else in the template.
-    fn place(&self, change: &Change, site_tables: &Tables, template_tables: &Tables) -> (&Doc<'_>, String) {
+    fn place(
+        &self,
+        change: &Change,
+        site_tables: &Tables,
+        template_tables: &Tables,
+    ) -> (&Doc<'_>, String) {
         let (doc, tables, index) = match (change.site_index, change.template_index) {
             (Some(index), _) => (self.site, site_tables, index),
             (None, Some(index)) => (self.template, template_tables, index),
@@ -211,14 +224,19 @@ fn companion_file(side: &Option<Side>) -> Option<&str> {
     }
 }
 
-fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tables: &Tables) -> Finding {
+fn finding(
+    change: &Change,
+    docs: &Docs<'_>,
+    site_tables: &Tables,
+    template_tables: &Tables,
+) -> Finding {
     let what = what(change);
     let col = column(change);
     let site_file = change.site_file.as_deref().unwrap_or("?");
     let template_file = change.template_file.as_deref().unwrap_or("?");
-    let show_site = || docs.show(&change.site, change.lookup, Some(docs.site));
-    let show_template = || docs.show(&change.template, change.lookup, Some(docs.template));
-    let show_base = || docs.show(&change.base, change.lookup, docs.base);
+    let site_value = docs.show(&change.site, change.lookup, Some(docs.site));
+    let template_value = docs.show(&change.template, change.lookup, Some(docs.template));
+    let base_value = docs.show(&change.base, change.lookup, docs.base);
     let suffix = if change.two_way { TWO_WAY } else { "" };
     let field = change.field.as_deref().unwrap_or_default();
 
@@ -239,15 +257,22 @@ fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tabl
                     "delete the site's `{}`",
                     companion_file(&change.site).unwrap_or("?")
                 ),
-                (false, Some(_)) => format!("in `{site_file}`, set `{field}` to {}", show_template()),
+                (false, Some(_)) => format!(
+                    "in `{site_file}`, set `{field}` to {}",
+                    template_value
+                        .as_deref()
+                        .unwrap_or("the new template's value")
+                ),
                 (false, None) => format!("in `{site_file}`, remove `{field}`"),
+            };
+            let values = match (&base_value, &template_value) {
+                (Some(base), Some(new)) => format!(" from {base} to {new}"),
+                _ => String::new(),
             };
             (
                 &TEMPLATE_CHANGE,
                 format!(
-                    "{what}: the new template changed {col} from {} to {}; the site still has the old value",
-                    show_base(),
-                    show_template()
+                    "{what}: the new template changed {col}{values}; the site still has the old value"
                 ),
                 fix,
             )
@@ -260,17 +285,21 @@ fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tabl
             ),
             Some(Note::RemovedInSite) => (
                 &LOCAL,
-                format!("{what} was deleted from the site; the new template still has it, unchanged"),
-                format!("keep it deleted, or re-create it from the new template's `{template_file}`"),
+                format!(
+                    "{what} was deleted from the site; the new template still has it, unchanged"
+                ),
+                format!(
+                    "keep it deleted, or re-create it from the new template's `{template_file}`"
+                ),
             ),
             _ => (
                 &LOCAL,
-                format!(
-                    "{what}: the site changed {col} from {} to {}; the new template keeps {}",
-                    show_base(),
-                    show_site(),
-                    show_template()
-                ),
+                match (&base_value, &site_value) {
+                    (Some(base), Some(site)) => format!(
+                        "{what}: the site changed {col} from {base} to {site}; the new template keeps {base}"
+                    ),
+                    _ => format!("{what}: the site changed {col}; the new template did not"),
+                },
                 "keep the site's value when you apply the new template".to_owned(),
             ),
         },
@@ -286,27 +315,34 @@ fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tabl
             Some(Note::RemovedInTemplateChangedInSite) => (
                 &CONFLICT,
                 format!("{what} was changed in the site, but the new template no longer has it"),
-                format!("decide whether the site still needs it; if not, delete it (`{site_file}`)"),
+                format!(
+                    "decide whether the site still needs it; if not, delete it (`{site_file}`)"
+                ),
             ),
             _ if change.base_index.is_none() => (
                 &CONFLICT,
-                format!(
-                    "{what} was added both in the site and in the new template, with {col} {} in the \
-                     site and {} in the template",
-                    show_site(),
-                    show_template()
-                ),
+                match (&site_value, &template_value) {
+                    (Some(site), Some(new)) => format!(
+                        "{what} was added both in the site and in the new template, with {col} {site} \
+                         in the site and {new} in the template"
+                    ),
+                    _ => format!(
+                        "{what} was added both in the site and in the new template, with different {col}"
+                    ),
+                },
                 format!("merge by hand in `{site_file}`: keep one record with the value you want"),
             ),
             _ => (
                 &CONFLICT,
-                format!(
-                    "{what}: {col} was changed in the site to {} and in the new template to {} \
-                     (the base template had {})",
-                    show_site(),
-                    show_template(),
-                    show_base()
-                ),
+                match (&site_value, &template_value, &base_value) {
+                    (Some(site), Some(new), Some(base)) => format!(
+                        "{what}: {col} was changed in the site to {site} and in the new template to {new} \
+                         (the base template had {base})"
+                    ),
+                    _ => format!(
+                        "{what}: {col} was changed both in the site and in the new template, differently"
+                    ),
+                },
                 match &change.template {
                     Some(Side::File(file)) => format!(
                         "merge by hand: start from the new template's `{}` and re-apply the site's \
@@ -323,23 +359,32 @@ fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tabl
         },
         Kind::Added => (
             &ADDED,
-            format!("{what} is in the new template (`{template_file}`) but not in the site{suffix}"),
+            format!(
+                "{what} is in the new template (`{template_file}`) but not in the site{}",
+                if change.two_way { TWO_WAY_ADDED } else { "" }
+            ),
             "create it in the site from the new template's file (and its companion files), with \
              its lookups pointing at the site's own records; `preflight plan` lists them"
                 .to_owned(),
         ),
         Kind::Removed => (
             &REMOVED,
-            format!("{what} is in the site (`{site_file}`) but no longer in the new template{suffix}"),
+            format!(
+                "{what} is in the site (`{site_file}`) but not in the new template{}",
+                if change.two_way { TWO_WAY_REMOVED } else { "" }
+            ),
             "delete it from the site unless you still use it".to_owned(),
         ),
         Kind::Differs => (
             &DIFFERS,
-            format!(
-                "{what}: {col} differs: the site has {}, the template {}{suffix}",
-                show_site(),
-                show_template()
-            ),
+            match (&site_value, &template_value) {
+                (Some(site), Some(new)) => {
+                    format!(
+                        "{what}: {col} differs: the site has {site}, the template {new}{suffix}"
+                    )
+                }
+                _ => format!("{what}: {col} differs between the site and the template{suffix}"),
+            },
             format!(
                 "give --base-template (the template the site was provisioned from) to tell template \
                  changes from local customisations; otherwise compare `{site_file}` with the \
@@ -348,7 +393,9 @@ fn finding(change: &Change, docs: &Docs<'_>, site_tables: &Tables, template_tabl
         ),
     };
     let (doc, pointer) = docs.place(change, site_tables, template_tables);
-    rule.finding(message).in_document(doc, pointer).remediation(fix)
+    rule.finding(message)
+        .in_document(doc, pointer)
+        .remediation(fix)
 }
 
 /// The `tables` of a document, or why they cannot be compared.
@@ -376,7 +423,13 @@ fn tables(doc: &Doc<'_>, findings: &mut Vec<Finding>) -> Result<Option<Tables>, 
         Some(other) => {
             findings.push(
                 doc.at("/dataModel")
-                    .finding(&COMPARABLE, format!("the {} document has the unknown data model `{other}`", doc.name()))
+                    .finding(
+                        &COMPARABLE,
+                        format!(
+                            "the {} document has the unknown data model `{other}`",
+                            doc.name()
+                        ),
+                    )
                     .remediation("give the folder written by `pac pages download`"),
             );
             return Ok(None);
@@ -386,7 +439,10 @@ fn tables(doc: &Doc<'_>, findings: &mut Vec<Finding>) -> Result<Option<Tables>, 
                 doc.root()
                     .finding(
                         &COMPARABLE,
-                        format!("the {} document is not a site folder (it has no `dataModel`)", doc.name()),
+                        format!(
+                            "the {} document is not a site folder (it has no `dataModel`)",
+                            doc.name()
+                        ),
                     )
                     .remediation(format!(
                         "give --{} the folder written by `pac pages download`",
@@ -416,7 +472,16 @@ impl Policy for CustomerPortalDrift {
         description: "Compares the provisioned site with a new Customer portal template (and the \
                       template it was provisioned from): template changes not applied yet, local \
                       customisations to keep, conflicts, records added or removed.",
-        rules: &[TEMPLATE_CHANGE, LOCAL, CONFLICT, ADDED, REMOVED, DIFFERS, COMPARABLE, TRUNCATED],
+        rules: &[
+            TEMPLATE_CHANGE,
+            LOCAL,
+            CONFLICT,
+            ADDED,
+            REMOVED,
+            DIFFERS,
+            COMPARABLE,
+            TRUNCATED,
+        ],
         documents: &[
             Need::required("site"),
             Need::required("template"),
@@ -452,7 +517,11 @@ impl Policy for CustomerPortalDrift {
         }
 
         let changes = diff(&site_tables, &template_tables, base_tables.as_ref());
-        let docs = Docs { site, template, base };
+        let docs = Docs {
+            site,
+            template,
+            base,
+        };
         let shown = changes.len().min(settings.limit);
         for change in &changes[..shown] {
             findings.push(finding(change, &docs, &site_tables, &template_tables));

@@ -47,7 +47,9 @@ const ENVIRONMENT_TYPE: Rule = Rule {
     title: "The target environment can host a production site",
     severity: Severity::Warning,
     help: include_str!("../rules/MG005.md"),
-    help_url: Some("https://learn.microsoft.com/power-platform/admin/powerapps-flow-licensing-faq#portals"),
+    help_url: Some(
+        "https://learn.microsoft.com/power-platform/admin/powerapps-flow-licensing-faq#portals",
+    ),
 };
 
 #[derive(Debug, serde::Deserialize)]
@@ -60,9 +62,14 @@ struct Settings {
 }
 
 fn default_template_names() -> Vec<String> {
-    ["Customer Portal", "Customer portal", "Supply Chain Management Customer", "Customer Portal (Dynamics 365)"]
-        .map(str::to_owned)
-        .to_vec()
+    [
+        "Customer Portal",
+        "Customer portal",
+        "Supply Chain Management Customer",
+        "Customer Portal (Dynamics 365)",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 fn default_required_solutions() -> Vec<String> {
@@ -78,9 +85,11 @@ fn normalise(text: &str) -> String {
 
 /// The first of these members that holds a string.
 fn first_str(node: &Node<'_>, members: &[&str]) -> Option<(String, String)> {
-    members
-        .iter()
-        .find_map(|member| node.get(member).str().map(|value| ((*member).to_owned(), value)))
+    members.iter().find_map(|member| {
+        node.get(member)
+            .str()
+            .map(|value| ((*member).to_owned(), value))
+    })
 }
 
 /// A number, or a number written as text.
@@ -100,7 +109,13 @@ impl Policy for CustomerPortalMigration {
         description: "Checks that a Customer portal site can be migrated into a target environment: \
                       standard data model, no Customer portal site there yet, the same base \
                       language, the template's prerequisites, an environment type that can host it.",
-        rules: &[STANDARD_MODEL, NO_SITE_YET, SAME_LANGUAGE, TEMPLATE_INSTALLABLE, ENVIRONMENT_TYPE],
+        rules: &[
+            STANDARD_MODEL,
+            NO_SITE_YET,
+            SAME_LANGUAGE,
+            TEMPLATE_INSTALLABLE,
+            ENVIRONMENT_TYPE,
+        ],
         documents: &[Need::required("site"), Need::required("environment")],
         settings_schema: Some(include_str!("../settings.schema.json")),
     };
@@ -144,7 +159,11 @@ impl Policy for CustomerPortalMigration {
 
         // MG002: no Customer portal site in the target yet.
         let site_id = site.at("/website/id").str().map(|id| id.to_lowercase());
-        let names: Vec<String> = settings.template_names.iter().map(|name| normalise(name)).collect();
+        let names: Vec<String> = settings
+            .template_names
+            .iter()
+            .map(|name| normalise(name))
+            .collect();
         let sites = env.at("/powerPagesSites");
         if !sites.exists() {
             findings.push(
@@ -161,7 +180,8 @@ impl Policy for CustomerPortalMigration {
         for entry in sites.items() {
             let label = first_str(&entry, &["name", "displayName", "friendlyName"])
                 .map_or_else(|| entry.pointer().to_owned(), |(_, name)| name);
-            let id = first_str(&entry, &["websiteRecordId", "websiteId", "id"]).map(|(_, id)| id.to_lowercase());
+            let id = first_str(&entry, &["websiteRecordId", "websiteId", "id"])
+                .map(|(_, id)| id.to_lowercase());
             if id.is_some() && id == site_id {
                 findings.push(
                     entry
@@ -264,10 +284,15 @@ impl Policy for CustomerPortalMigration {
         let solutions: Vec<String> = env
             .at("/solutions")
             .items()
-            .filter_map(|solution| first_str(&solution, &["uniqueName", "SolutionUniqueName"]).map(|(_, name)| name))
+            .filter_map(|solution| {
+                first_str(&solution, &["uniqueName", "SolutionUniqueName"]).map(|(_, name)| name)
+            })
             .collect();
         for required in &settings.required_solutions {
-            if !solutions.iter().any(|name| name.eq_ignore_ascii_case(required)) {
+            if !solutions
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(required))
+            {
                 findings.push(
                     env.at("/solutions")
                         .finding(
