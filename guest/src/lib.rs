@@ -401,7 +401,7 @@ pub mod __private {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
             std::panic::set_hook(Box::new(|info| {
-                host_log::log(host_log::Level::Error, &format!("panicked at {info}"));
+                host_log::log(host_log::Level::Error, &info.to_string());
             }));
         });
     }

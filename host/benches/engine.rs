@@ -2,7 +2,8 @@
 //!
 //! - `instantiate`: a new store plus `instantiate` from the kept `PolicyPre`, which
 //!   every evaluation pays once per policy, with both instance allocators;
-//! - `evaluate`: a whole evaluation of every built-in policy on the not-ready example;
+//! - `evaluate`: every built-in policy evaluated on the not-ready example, as
+//!   `check --env` does it (the policies that need a site are skipped);
 //! - `documents`: what reading the snapshot costs a policy, through the `document`
 //!   resource (pointer queries) or as JSON text parsed inside the sandbox. These use
 //!   a benchmark-only policy (`benches/json-guest/`), built here for
@@ -84,11 +85,11 @@ fn instantiate(c: &mut Criterion) {
         ("pooling-64", Allocation::Pooling { instances: 64 }),
     ] {
         let engine = engine(allocation);
-        let policies = builtin(&engine);
-        let policy = &policies[0];
-        group.bench_function(format!("{}/{label}", policy.info.name), |b| {
-            b.iter(|| engine.instantiate_for_bench(policy).expect("instantiating"));
-        });
+        for policy in &builtin(&engine) {
+            group.bench_function(format!("{}/{label}", policy.info.name), |b| {
+                b.iter(|| engine.instantiate_for_bench(policy).expect("instantiating"));
+            });
+        }
     }
     group.finish();
 }
@@ -104,9 +105,10 @@ fn evaluate(c: &mut Criterion) {
         let policies = builtin(&engine);
         group.bench_function(format!("builtin-pack/{label}"), |b| {
             b.iter(|| {
+                // As `check --env` does: the policies that need a site are skipped.
                 for policy in &policies {
                     let run = engine.evaluate(policy, &documents, "{}");
-                    assert_eq!(run.status, Status::Ok, "{:?}", run.reason);
+                    assert_ne!(run.status, Status::Error, "{:?}", run.reason);
                     black_box(run);
                 }
             });

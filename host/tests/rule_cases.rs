@@ -34,7 +34,10 @@ use std::sync::OnceLock;
 const DOCUMENTS: &[&str] = &["environment", "site", "template", "base-template"];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The built-in policies, loaded once for all tests of this file.
@@ -56,8 +59,14 @@ fn pack() -> &'static Pack {
             .iter()
             .map(|(file, bytes, sha256)| {
                 let policy = engine
-                    .load(PolicySource::Builtin((*file).to_owned()), bytes, Some(sha256))
-                    .unwrap_or_else(|err| panic!("the built-in policy `{file}` does not load: {err}"));
+                    .load(
+                        PolicySource::Builtin((*file).to_owned()),
+                        bytes,
+                        Some(sha256),
+                    )
+                    .unwrap_or_else(|err| {
+                        panic!("the built-in policy `{file}` does not load: {err}")
+                    });
                 (crate_folder(file), policy)
             })
             .collect();
@@ -111,7 +120,13 @@ impl ExpectedFinding {
     }
 
     fn describe(&self) -> String {
-        let mut text = format!("{} {} {}#{}", self.rule, self.severity, self.document(), self.pointer);
+        let mut text = format!(
+            "{} {} {}#{}",
+            self.rule,
+            self.severity,
+            self.document(),
+            self.pointer
+        );
         if let Some(part) = &self.message {
             write!(text, " (message containing {part:?})").unwrap();
         }
@@ -152,8 +167,14 @@ fn cases() -> Vec<Case> {
             .collect();
         dirs.sort();
         for case in dirs {
-            let name = format!("{folder}/cases/{}", case.file_name().unwrap().to_str().unwrap());
-            if filter.as_ref().is_none_or(|filter| name.contains(filter.as_str())) {
+            let name = format!(
+                "{folder}/cases/{}",
+                case.file_name().unwrap().to_str().unwrap()
+            );
+            if filter
+                .as_ref()
+                .is_none_or(|filter| name.contains(filter.as_str()))
+            {
                 cases.push(Case {
                     name,
                     folder: folder.clone(),
@@ -191,7 +212,8 @@ fn documents(case: &Case) -> Result<Vec<(Document, PathBuf)>, String> {
 
 fn expected(case: &Case) -> Result<Expected, String> {
     let path = case.dir.join("expected.yaml");
-    let text = std::fs::read_to_string(&path).map_err(|err| format!("cannot read expected.yaml: {err}"))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| format!("cannot read expected.yaml: {err}"))?;
     serde_yaml_ng::from_str(&text).map_err(|err| format!("expected.yaml: {err}"))
 }
 
@@ -199,7 +221,8 @@ fn expected(case: &Case) -> Result<Expected, String> {
 fn settings(pack: &Pack, policy: &Policy, settings: Option<&Value>) -> Result<String, String> {
     let value = settings.cloned().unwrap_or_else(|| serde_json::json!({}));
     if let Some(schema) = &policy.info.settings_schema {
-        let validator = jsonschema::draft202012::new(schema).map_err(|err| format!("settings schema: {err}"))?;
+        let validator = jsonschema::draft202012::new(schema)
+            .map_err(|err| format!("settings schema: {err}"))?;
         if let Some(err) = validator.iter_errors(&value).next() {
             return Err(format!("settings at `{}`: {err}", err.instance_path()));
         }
@@ -218,11 +241,19 @@ fn run_case(pack: &Pack, case: &Case) -> Result<Vec<Finding>, String> {
         .iter()
         .find(|(folder, _)| *folder == case.folder)
         .map(|(_, policy)| policy)
-        .ok_or_else(|| format!("no built-in policy is built from `policies/{}`", case.folder))?;
+        .ok_or_else(|| {
+            format!(
+                "no built-in policy is built from `policies/{}`",
+                case.folder
+            )
+        })?;
     let documents = documents(case)?;
     let expected = expected(case)?;
     let settings = settings(pack, policy, expected.settings.as_ref())?;
-    let given: Vec<Document> = documents.iter().map(|(document, _)| document.clone()).collect();
+    let given: Vec<Document> = documents
+        .iter()
+        .map(|(document, _)| document.clone())
+        .collect();
     let run = pack.engine.evaluate(policy, &given, &settings);
     if run.status != Status::Ok {
         return Err(format!(
@@ -238,9 +269,18 @@ fn run_case(pack: &Pack, case: &Case) -> Result<Vec<Finding>, String> {
     for finding in &run.findings {
         let document = given.iter().find(|doc| doc.name == finding.document);
         if document.is_none_or(|doc| doc.value.pointer(&finding.pointer).is_none()) {
-            writeln!(problems, "  points at a place that does not exist: {}", describe(finding)).unwrap();
+            writeln!(
+                problems,
+                "  points at a place that does not exist: {}",
+                describe(finding)
+            )
+            .unwrap();
         }
-        if finding.remediation.as_deref().is_none_or(|text| text.trim().is_empty()) {
+        if finding
+            .remediation
+            .as_deref()
+            .is_none_or(|text| text.trim().is_empty())
+        {
             writeln!(problems, "  has no remediation: {}", describe(finding)).unwrap();
         }
     }
@@ -261,10 +301,20 @@ fn run_case(pack: &Pack, case: &Case) -> Result<Vec<Finding>, String> {
     if !missing.is_empty() || !unmatched.is_empty() {
         writeln!(problems, "  findings differ from expected.yaml:").unwrap();
         for want in &missing {
-            writeln!(problems, "    - expected, not reported: {}", want.describe()).unwrap();
+            writeln!(
+                problems,
+                "    - expected, not reported: {}",
+                want.describe()
+            )
+            .unwrap();
         }
         for finding in &unmatched {
-            writeln!(problems, "    + reported, not expected: {}", describe(finding)).unwrap();
+            writeln!(
+                problems,
+                "    + reported, not expected: {}",
+                describe(finding)
+            )
+            .unwrap();
         }
         writeln!(problems, "  everything reported:").unwrap();
         for finding in &run.findings {
@@ -282,7 +332,10 @@ fn run_case(pack: &Pack, case: &Case) -> Result<Vec<Finding>, String> {
 fn every_case_reports_exactly_its_expected_findings() {
     let pack = pack();
     let cases = cases();
-    assert!(!cases.is_empty(), "no case folder found (or none matches PREFLIGHT_CASE)");
+    assert!(
+        !cases.is_empty(),
+        "no case folder found (or none matches PREFLIGHT_CASE)"
+    );
     let mut failures = String::new();
     for case in &cases {
         if let Err(problems) = run_case(pack, case) {
@@ -308,11 +361,19 @@ fn every_case_environment_matches_the_snapshot_schema() {
             }
             let input = load_document("environment", &path).unwrap();
             for violation in environment_violations(&input.value) {
-                writeln!(failures, "{}: at `{}`: {}", case.name, violation.pointer, violation.message).unwrap();
+                writeln!(
+                    failures,
+                    "{}: at `{}`: {}",
+                    case.name, violation.pointer, violation.message
+                )
+                .unwrap();
             }
         }
     }
-    assert!(failures.is_empty(), "case documents that do not match the schema:\n{failures}");
+    assert!(
+        failures.is_empty(),
+        "case documents that do not match the schema:\n{failures}"
+    );
 }
 
 /// The brief of the pack: each rule has a case where it reports and one where it does not.
@@ -323,13 +384,23 @@ fn every_rule_of_a_policy_with_cases_has_a_passing_and_a_failing_case() {
     let mut quiet: BTreeSet<(String, String)> = BTreeSet::new();
     let all = cases();
     for case in &all {
-        let Ok(expected) = expected(case) else { continue };
-        let Some((_, policy)) = pack.policies.iter().find(|(folder, _)| *folder == case.folder) else {
+        let Ok(expected) = expected(case) else {
+            continue;
+        };
+        let Some((_, policy)) = pack
+            .policies
+            .iter()
+            .find(|(folder, _)| *folder == case.folder)
+        else {
             continue;
         };
         for rule in &policy.info.rules {
             let key = (case.folder.clone(), rule.id.clone());
-            if expected.findings.iter().any(|finding| finding.rule == rule.id) {
+            if expected
+                .findings
+                .iter()
+                .any(|finding| finding.rule == rule.id)
+            {
                 reported.insert(key);
             } else {
                 quiet.insert(key);
@@ -339,7 +410,11 @@ fn every_rule_of_a_policy_with_cases_has_a_passing_and_a_failing_case() {
     let mut gaps = Vec::new();
     for (folder, policy) in &pack.policies {
         let has_cases = all.iter().any(|case| &case.folder == folder);
-        let in_pack = policy.info.rules.iter().any(|rule| rule.id.starts_with("CP"));
+        let in_pack = policy
+            .info
+            .rules
+            .iter()
+            .any(|rule| rule.id.starts_with("CP"));
         if !has_cases && !in_pack {
             continue;
         }
@@ -349,24 +424,42 @@ fn every_rule_of_a_policy_with_cases_has_a_passing_and_a_failing_case() {
                 gaps.push(format!("{} ({folder}): no case where it reports", rule.id));
             }
             if !quiet.contains(&key) {
-                gaps.push(format!("{} ({folder}): no case where it stays quiet", rule.id));
+                gaps.push(format!(
+                    "{} ({folder}): no case where it stays quiet",
+                    rule.id
+                ));
             }
         }
     }
     if std::env::var_os("PREFLIGHT_CASE").is_none() {
-        assert!(gaps.is_empty(), "rules without cases:\n  {}", gaps.join("\n  "));
+        assert!(
+            gaps.is_empty(),
+            "rules without cases:\n  {}",
+            gaps.join("\n  ")
+        );
     }
 }
 
 fn example(name: &str) -> Value {
-    let path = repo_root().join("examples").join(name).join("environment.json");
-    load_document("environment", &path).unwrap().value.as_ref().clone()
+    let path = repo_root()
+        .join("examples")
+        .join(name)
+        .join("environment.json");
+    load_document("environment", &path)
+        .unwrap()
+        .value
+        .as_ref()
+        .clone()
 }
 
 #[test]
 fn the_examples_match_the_snapshot_schema() {
     for name in ["contoso-ready", "contoso-not-ready"] {
-        assert_eq!(environment_violations(&example(name)), [], "examples/{name}/environment.json");
+        assert_eq!(
+            environment_violations(&example(name)),
+            [],
+            "examples/{name}/environment.json"
+        );
     }
 }
 
@@ -402,7 +495,11 @@ fn check_example(name: &str) -> Vec<Finding> {
 fn contoso_ready_passes_every_policy() {
     let findings = check_example("contoso-ready");
     let listed: Vec<String> = findings.iter().map(describe).collect();
-    assert!(listed.is_empty(), "findings on examples/contoso-ready:\n  {}", listed.join("\n  "));
+    assert!(
+        listed.is_empty(),
+        "findings on examples/contoso-ready:\n  {}",
+        listed.join("\n  ")
+    );
 }
 
 #[test]
@@ -419,7 +516,11 @@ fn contoso_not_ready_fails_the_customer_portal_pack_as_expected() {
         ("CP004", Severity::Error, "/dualWrite/maps/9/state"),
         ("CP007", Severity::Error, "/solutions/14"),
         ("CP008", Severity::Error, "/dualWrite/maps/12/state"),
-        ("CP009", Severity::Error, "/dualWrite/linkedFinanceAndOperationsUrl"),
+        (
+            "CP009",
+            Severity::Error,
+            "/dualWrite/linkedFinanceAndOperationsUrl",
+        ),
     ];
     let mut actual: Vec<(String, Severity, String)> = check_example("contoso-not-ready")
         .into_iter()
@@ -431,5 +532,8 @@ fn contoso_not_ready_fails_the_customer_portal_pack_as_expected() {
         .iter()
         .map(|(rule, severity, pointer)| ((*rule).to_owned(), *severity, (*pointer).to_owned()))
         .collect();
-    assert_eq!(actual, expected, "Customer portal findings on examples/contoso-not-ready");
+    assert_eq!(
+        actual, expected,
+        "Customer portal findings on examples/contoso-not-ready"
+    );
 }

@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 const BLESS: &str = "PREFLIGHT_BLESS=1 cargo test --release -p preflight --test rule_docs";
-const MARKER: &str = "<!-- Generated from the built-in policies by host/tests/rule_docs.rs: do not edit.";
+const MARKER: &str =
+    "<!-- Generated from the built-in policies by host/tests/rule_docs.rs: do not edit.";
 const HEADINGS: [&str; 4] = [
     "## What it checks",
     "## Why it matters",
@@ -26,7 +27,10 @@ const HEADINGS: [&str; 4] = [
 ];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// (crate folder under `policies/`, policy), in the pack's order.
@@ -40,7 +44,11 @@ fn builtin_policies() -> Vec<(String, Policy)> {
         .iter()
         .map(|(file, bytes, sha256)| {
             let policy = engine
-                .load(PolicySource::Builtin((*file).to_owned()), bytes, Some(sha256))
+                .load(
+                    PolicySource::Builtin((*file).to_owned()),
+                    bytes,
+                    Some(sha256),
+                )
                 .unwrap_or_else(|err| panic!("the built-in policy `{file}` does not load: {err}"));
             let folder = file
                 .trim_end_matches(".wasm")
@@ -170,10 +178,22 @@ fn index_page(policies: &[(String, Policy)]) -> String {
         )
         .unwrap();
     }
-    page.push_str("\n## Policies\n\n| Policy | Reads | Rules | Description |\n| --- | --- | --- | --- |\n");
+    page.push_str(
+        "\n## Policies\n\n| Policy | Reads | Rules | Description |\n| --- | --- | --- | --- |\n",
+    );
     for (_, policy) in policies {
-        let documents: Vec<String> = policy.info.documents.iter().map(|need| format!("`{}`", need.name)).collect();
-        let rules: Vec<&str> = policy.info.rules.iter().map(|rule| rule.id.as_str()).collect();
+        let documents: Vec<String> = policy
+            .info
+            .documents
+            .iter()
+            .map(|need| format!("`{}`", need.name))
+            .collect();
+        let rules: Vec<&str> = policy
+            .info
+            .rules
+            .iter()
+            .map(|rule| rule.id.as_str())
+            .collect();
         writeln!(
             page,
             "| `{}` | {} | {} | {} |",
@@ -193,7 +213,11 @@ fn generate(policies: &[(String, Policy)]) -> BTreeMap<String, String> {
     for (folder, policy) in policies {
         for rule in &policy.info.rules {
             let previous = files.insert(format!("{}.md", rule.id), rule_page(folder, policy, rule));
-            assert!(previous.is_none(), "two built-in rules have the id `{}`", rule.id);
+            assert!(
+                previous.is_none(),
+                "two built-in rules have the id `{}`",
+                rule.id
+            );
         }
     }
     files.insert("README.md".to_owned(), index_page(policies));
@@ -241,7 +265,7 @@ fn rule_docs_are_up_to_date() {
                     .lines()
                     .zip(text.lines())
                     .position(|(a, b)| a != b)
-                    .map_or_else(|| current.lines().count().min(text.lines().count()), |i| i)
+                    .unwrap_or_else(|| current.lines().count().min(text.lines().count()))
                     + 1;
                 stale.push(format!("docs/rules/{name} differs from line {line}"));
             }
@@ -277,7 +301,10 @@ fn every_rule_help_has_the_house_headings_and_a_reference() {
             }
             let references = rule.help.split("## References").nth(1).unwrap_or("");
             if !references.contains("](https://") {
-                problems.push(format!("{} ({}): no link under `## References`", rule.id, policy.info.name));
+                problems.push(format!(
+                    "{} ({}): no link under `## References`",
+                    rule.id, policy.info.name
+                ));
             }
             if rule.help_url.is_none() {
                 problems.push(format!("{} ({}): no help URL", rule.id, policy.info.name));

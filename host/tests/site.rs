@@ -778,16 +778,14 @@ fn migration_passes_for_the_ready_example() {
 fn migration_rules_fail_on_a_target_that_cannot_take_the_site() {
     let mut env = environment();
     env["environment"]["baseLanguage"] = json!(1036);
-    env["environment"]["type"] = json!("Developer");
-    env["environment"]["dynamics365AppsEnabled"] = json!(false);
-    env["solutions"] =
-        json!([{ "uniqueName": "msdyn_DualWriteAppCoreMaps", "version": "1.0", "managed": true }]);
     env["powerPagesSites"] = json!([
-        { "name": "Fabrikam customer portal", "websiteRecordId": "0b3f6c1e-1111-4222-8333-944455556666", "templateName": "Customer Portal", "dataModel": "Standard" },
-        { "name": "Partner site", "websiteRecordId": "0b3f6c1e-1111-4222-8333-944455556667", "templateName": "Partner Portal" }
+        { "id": "0b3f6c1e-1111-4222-8333-944455556666", "name": "Fabrikam customer portal", "template": "Customer Portal", "dataModel": "Standard" },
+        { "id": "0b3f6c1e-1111-4222-8333-944455556667", "name": "Partner site", "template": "Partner Portal" },
+        { "id": "0b3f6c1e-1111-4222-8333-944455556668", "name": "Old site" }
     ]);
     let docs = vec![("site", read(&contoso())), ("environment", env)];
-    let findings = evaluate("customer-portal-migration", &docs, "{}");
+    let settings = r#"{"templateSolutions": ["DualWriteCore", "msdyn_CustomerPortal"]}"#;
+    let findings = evaluate("customer-portal-migration", &docs, settings);
     let rules: Vec<(&str, Severity, &str)> = findings
         .iter()
         .map(|f| (f.rule_id.as_str(), f.severity, f.pointer.as_str()))
@@ -795,26 +793,22 @@ fn migration_rules_fail_on_a_target_that_cannot_take_the_site() {
     assert_eq!(
         rules,
         vec![
-            ("MG002", Severity::Error, "/powerPagesSites/0/templateName"),
+            ("MG002", Severity::Error, "/powerPagesSites/0/template"),
+            ("MG002", Severity::Warning, "/powerPagesSites/2"),
             ("MG003", Severity::Error, "/environment/baseLanguage"),
-            (
-                "MG004",
-                Severity::Error,
-                "/environment/dynamics365AppsEnabled"
-            ),
             ("MG004", Severity::Error, "/solutions"),
-            ("MG005", Severity::Warning, "/environment/type"),
         ]
     );
     assert!(findings[0].message.contains("`Fabrikam customer portal`"));
-    assert!(findings[1].message.contains("1033") && findings[1].message.contains("1036"));
+    assert!(findings[2].message.contains("1033") && findings[2].message.contains("1036"));
+    assert!(findings[3].message.contains("`msdyn_CustomerPortal`"));
 }
 
 #[test]
 fn migration_warns_when_the_target_already_holds_the_same_site() {
     let site = read(&contoso());
     let mut env = environment();
-    env["powerPagesSites"] = json!([{ "name": "Contoso customer portal", "websiteRecordId": site["website"]["id"], "templateName": "Customer Portal" }]);
+    env["powerPagesSites"] = json!([{ "id": site["website"]["id"], "name": "Contoso customer portal", "template": "Customer Portal" }]);
     let findings = evaluate(
         "customer-portal-migration",
         &[("site", site), ("environment", env)],

@@ -175,7 +175,9 @@ where
 /// be loaded, its source path).
 #[track_caller]
 pub fn policy<'r>(report: &'r Value, name: &str) -> &'r Value {
-    let policies = report["policies"].as_array().expect("`policies` is an array");
+    let policies = report["policies"]
+        .as_array()
+        .expect("`policies` is an array");
     policies
         .iter()
         .find(|policy| policy["name"] == name)
@@ -209,7 +211,9 @@ pub fn outcome(report: &Value, name: &str) -> (String, String) {
 /// `PREFLIGHT_E2E_UPDATE=1` it writes the file instead: review the diff, then commit.
 #[track_caller]
 pub fn assert_snapshot(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("snapshots")
+        .join(name);
     if std::env::var_os("PREFLIGHT_E2E_UPDATE").is_some_and(|value| value == "1") {
         std::fs::create_dir_all(path.parent().expect("a folder")).expect("creating snapshots/");
         std::fs::write(&path, actual).expect("writing a snapshot");

@@ -62,7 +62,9 @@ fn each_bad_file_is_refused_with_its_reason_and_the_rest_still_runs() {
     let dir = tempfile::tempdir().unwrap();
     for (path, expected) in bad_files(dir.path()) {
         let path = path.to_str().unwrap();
-        let out = preflight(["check", "--env", NOT_READY, "--format", "json", "--policy", path]);
+        let out = preflight([
+            "check", "--env", NOT_READY, "--format", "json", "--policy", path,
+        ]);
         out.assert_code(2);
         let report = out.json();
         // A policy that could not be loaded is named by its file.

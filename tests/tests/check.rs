@@ -46,7 +46,11 @@ fn fail_on_warning_fails_on_a_warning() {
     // `(Production)` is allowed: below the default threshold, at `--fail-on warning`.
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("settings.json");
-    std::fs::write(&settings, r#"{"example-naming": {"suffixes": ["(Production)"]}}"#).unwrap();
+    std::fs::write(
+        &settings,
+        r#"{"example-naming": {"suffixes": ["(Production)"]}}"#,
+    )
+    .unwrap();
     let check = |fail_on: &str| {
         preflight([
             "check",
@@ -67,14 +71,17 @@ fn fail_on_warning_fails_on_a_warning() {
     let out = check("warning");
     out.assert_code(1);
     assert!(
-        out.stdout.ends_with("gate FAILED: findings at or above `warning`\n"),
+        out.stdout
+            .ends_with("gate FAILED: findings at or above `warning`\n"),
         "{}",
         out.stdout
     );
 }
 
 fn sha256_of(path: &str) -> String {
-    hex::encode(Sha256::digest(std::fs::read(repo_root().join(path)).unwrap()))
+    hex::encode(Sha256::digest(
+        std::fs::read(repo_root().join(path)).unwrap(),
+    ))
 }
 
 fn is_hex64(value: &Value) -> bool {
@@ -89,11 +96,20 @@ fn json_report_has_the_documented_shape() {
     out.assert_code(1);
     assert_eq!(out.stderr, "");
     let report = out.json();
-    let keys: Vec<&str> = report.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["tool", "inputs", "policies", "findings", "summary"]);
 
     assert_eq!(report["tool"]["name"], "preflight");
-    assert!(report["tool"]["version"].as_str().is_some_and(|v| !v.is_empty()));
+    assert!(
+        report["tool"]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
 
     let inputs = report["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), 1);
@@ -107,8 +123,14 @@ fn json_report_has_the_documented_shape() {
         let name = policy["name"].as_str().unwrap();
         assert!(is_hex64(&policy["sha256"]), "{policy}");
         assert!(policy["version"].is_string(), "{policy}");
-        assert!(policy["source"].as_str().unwrap().starts_with("builtin:"), "{policy}");
-        assert!(policy["durationMs"].as_f64().is_some_and(|ms| ms >= 0.0), "{policy}");
+        assert!(
+            policy["source"].as_str().unwrap().starts_with("builtin:"),
+            "{policy}"
+        );
+        assert!(
+            policy["durationMs"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{policy}"
+        );
         let fuel = policy["fuelUsed"].as_u64().unwrap();
         match policy["status"].as_str().unwrap() {
             "ok" => assert!(policy["reason"].is_null() && fuel > 0, "{policy}"),
@@ -134,20 +156,42 @@ fn json_report_has_the_documented_shape() {
     let cp004: Vec<&Value> = findings.iter().filter(|f| f["ruleId"] == "CP004").collect();
     assert!(!cp004.is_empty(), "no CP004 finding: {report:#}");
     for finding in findings {
-        let keys: Vec<&str> = finding.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = finding
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(
             keys,
-            ["ruleId", "policy", "severity", "message", "document", "file", "pointer", "remediation"]
+            [
+                "ruleId",
+                "policy",
+                "severity",
+                "message",
+                "document",
+                "file",
+                "pointer",
+                "remediation"
+            ]
         );
         assert_eq!(finding["document"], "environment");
         assert_eq!(finding["file"], NOT_READY);
         let pointer = finding["pointer"].as_str().unwrap();
-        assert!(document.pointer(pointer).is_some(), "{pointer} is not in {NOT_READY}");
+        assert!(
+            document.pointer(pointer).is_some(),
+            "{pointer} is not in {NOT_READY}"
+        );
         assert!(finding["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 
     let summary = &report["summary"];
-    let count = |severity: &str| findings.iter().filter(|f| f["severity"] == severity).count();
+    let count = |severity: &str| {
+        findings
+            .iter()
+            .filter(|f| f["severity"] == severity)
+            .count()
+    };
     assert_eq!(
         summary["findings"],
         serde_json::json!({"error": count("error"), "warning": count("warning"), "info": count("info")})

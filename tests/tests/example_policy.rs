@@ -43,7 +43,10 @@ fn example_policy_loads_and_passes_a_well_named_environment() {
 #[test]
 fn example_policy_warns_with_its_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let file = settings(dir.path(), r#"{"example-naming": {"suffixes": ["(Production)"]}}"#);
+    let file = settings(
+        dir.path(),
+        r#"{"example-naming": {"suffixes": ["(Production)"]}}"#,
+    );
     let check = |env: &str| {
         preflight([
             "check",
@@ -114,7 +117,13 @@ fn rules_lists_the_example_rule() {
     assert!(out.stdout.contains("CP004 "), "{}", out.stdout);
     assert!(out.stdout.ends_with(EX001_LINE), "{}", out.stdout);
 
-    let out = preflight(["rules", "--format", "json", "--policy", fixtures::RUST_MINIMAL]);
+    let out = preflight([
+        "rules",
+        "--format",
+        "json",
+        "--policy",
+        fixtures::RUST_MINIMAL,
+    ]);
     out.assert_code(0);
     let json = out.json();
     let example = json["policies"]
@@ -130,12 +139,26 @@ fn rules_lists_the_example_rule() {
         .iter()
         .map(|import| import.as_str().unwrap())
         .collect();
-    assert!(imports.contains(&"preflight:policy/documents@1.0.0"), "{imports:?}");
-    assert!(imports.iter().all(|import| import.starts_with("preflight:policy/")), "{imports:?}");
+    assert!(
+        imports.contains(&"preflight:policy/documents@1.0.0"),
+        "{imports:?}"
+    );
+    assert!(
+        imports
+            .iter()
+            .all(|import| import.starts_with("preflight:policy/")),
+        "{imports:?}"
+    );
     assert_eq!(example["rules"][0]["id"], "EX001");
     assert_eq!(example["rules"][0]["defaultSeverity"], "warning");
-    assert_eq!(example["settingsSchema"]["properties"]["suffixes"]["type"], "array");
-    assert_eq!(example["documents"], json!([{"name": "environment", "optional": false}]));
+    assert_eq!(
+        example["settingsSchema"]["properties"]["suffixes"]["type"],
+        "array"
+    );
+    assert_eq!(
+        example["documents"],
+        json!([{"name": "environment", "optional": false}])
+    );
 }
 
 #[test]

@@ -41,17 +41,31 @@ fn missing_environment_file_is_named() {
 #[test]
 fn malformed_json_is_reported_with_its_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let env = file(dir.path(), "env.json", "{\n  \"environment\": {\n    \"displayName\": ,\n  }\n}\n");
+    let env = file(
+        dir.path(),
+        "env.json",
+        "{\n  \"environment\": {\n    \"displayName\": ,\n  }\n}\n",
+    );
     let out = preflight(["check", "--env", s(&env)]);
-    assert_usage_error(&out, &[&format!("`{}` is not valid JSON (line 3, column", s(&env))]);
+    assert_usage_error(
+        &out,
+        &[&format!("`{}` is not valid JSON (line 3, column", s(&env))],
+    );
 }
 
 #[test]
 fn malformed_yaml_is_reported_with_its_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let env = file(dir.path(), "env.yaml", "environment:\n  displayName: x\n   type: Sandbox\n");
+    let env = file(
+        dir.path(),
+        "env.yaml",
+        "environment:\n  displayName: x\n   type: Sandbox\n",
+    );
     let out = preflight(["check", "--env", s(&env)]);
-    assert_usage_error(&out, &[&format!("`{}` is not valid YAML (line 3, column", s(&env))]);
+    assert_usage_error(
+        &out,
+        &[&format!("`{}` is not valid YAML (line 3, column", s(&env))],
+    );
 }
 
 #[test]
@@ -70,14 +84,24 @@ fn a_document_that_is_not_an_object_is_refused() {
 
 #[test]
 fn missing_policy_path_is_named() {
-    let out = preflight(["check", "--env", NOT_READY, "--policy", "policies/nowhere.wasm"]);
+    let out = preflight([
+        "check",
+        "--env",
+        NOT_READY,
+        "--policy",
+        "policies/nowhere.wasm",
+    ]);
     assert_usage_error(&out, &["the policy `policies/nowhere.wasm` does not exist"]);
 }
 
 #[test]
 fn settings_for_a_policy_that_is_not_loaded_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = file(dir.path(), "settings.yaml", "customer-portal-mpas:\n  contacts: customers-v3\n");
+    let settings = file(
+        dir.path(),
+        "settings.yaml",
+        "customer-portal-mpas:\n  contacts: customers-v3\n",
+    );
     let out = preflight(["check", "--env", NOT_READY, "--settings", s(&settings)]);
     assert_usage_error(
         &out,
@@ -92,7 +116,11 @@ fn settings_for_a_policy_that_is_not_loaded_are_refused() {
 #[test]
 fn settings_that_fail_the_schema_name_the_json_pointer() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = file(dir.path(), "settings.yaml", "customer-portal-maps:\n  contacts: nobody\n");
+    let settings = file(
+        dir.path(),
+        "settings.yaml",
+        "customer-portal-maps:\n  contacts: nobody\n",
+    );
     let out = preflight(["check", "--env", NOT_READY, "--settings", s(&settings)]);
     assert_usage_error(
         &out,
@@ -128,7 +156,13 @@ fn a_check_without_any_document_says_what_to_give() {
 fn limits_too_large_to_honour_are_refused() {
     let out = preflight(["check", "--env", NOT_READY, "--timeout", "1e20"]);
     assert_usage_error(&out, &["--timeout 100000000000000000000 is too large"]);
-    let out = preflight(["check", "--env", NOT_READY, "--max-memory", "17592186044416"]);
+    let out = preflight([
+        "check",
+        "--env",
+        NOT_READY,
+        "--max-memory",
+        "17592186044416",
+    ]);
     assert_usage_error(&out, &["--max-memory 17592186044416 is too large"]);
     let out = preflight(["check", "--env", NOT_READY, "--timeout", "0"]);
     assert_usage_error(&out, &["--timeout must be a positive number of seconds"]);

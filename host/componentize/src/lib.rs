@@ -209,11 +209,13 @@ pub fn package_name(manifest_path: &Path) -> Result<String> {
 }
 
 /// The target directory of the enclosing cargo invocation, found from a build
-/// script's `OUT_DIR` (cargo marks its target directory with `CACHEDIR.TAG`).
+/// script's `OUT_DIR`: `<target>/[<triple>/]<profile>/build/<package>/out`.
 pub fn enclosing_target_dir(out_dir: &Path) -> PathBuf {
     out_dir
         .ancestors()
-        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| out_dir.join("target"))
 }

@@ -280,6 +280,20 @@ pub fn build_plan(site: &Folder, template: &Folder, base: Option<&Folder>) -> Pl
     }
 }
 
+/// Files that hold a list of records (a new record is added to them, not created).
+fn is_list_file(file: &str) -> bool {
+    const LISTS: &[&str] = &[
+        "sitesetting.yml",
+        "sitemarker.yml",
+        "webrole.yml",
+        "websiteaccess.yml",
+        "websitelanguage.yml",
+        "publishingstate.yml",
+        "redirect.yml",
+    ];
+    LISTS.contains(&file) || file.ends_with(".weblink.yml") || file.ends_with("metadata.yml")
+}
+
 fn action_rank(action: &str) -> usize {
     ["conflict", "apply", "add", "remove", "review", "keep"]
         .iter()
@@ -441,15 +455,17 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
                     item.take_text = texts.into_iter().next();
                 }
             }
-            format!(
-                "create it from the new template's `{}`{}",
-                change.template_file.as_deref().unwrap_or("?"),
-                if item.lookups.is_empty() {
-                    String::new()
-                } else {
-                    " with its lookups set to the site's GUIDs below".to_owned()
-                }
-            )
+            let file = change.template_file.as_deref().unwrap_or("?");
+            let how = if item.lookups.is_empty() {
+                ""
+            } else {
+                " (the YAML below has its lookups set to the site's GUIDs)"
+            };
+            if is_list_file(file) {
+                format!("add it to `{file}`{how}")
+            } else {
+                format!("create `{file}` from the new template's{how}")
+            }
         }
         Kind::Removed => "delete it from the site unless you still use it".to_owned(),
         Kind::Differs => {

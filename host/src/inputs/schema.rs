@@ -99,7 +99,7 @@ pub fn environment_violations(value: &Value) -> Vec<Violation> {
         }
     }
     // Stable, readable order: by place in the document (array indexes numerically).
-    violations.sort_by(|a, b| pointer_key(&a.pointer).cmp(&pointer_key(&b.pointer)));
+    violations.sort_by_key(|violation| pointer_key(&violation.pointer));
     violations
 }
 
@@ -145,7 +145,10 @@ fn shown(value: &Value) -> String {
 
 /// The schema object that holds the failing keyword (`schema_path` without its last
 /// segment), to read its `properties`, `enum` and `description`.
-fn keyword_parent<'s>(schema: &'s Value, error: &jsonschema::ValidationError<'_>) -> Option<&'s Value> {
+fn keyword_parent<'s>(
+    schema: &'s Value,
+    error: &jsonschema::ValidationError<'_>,
+) -> Option<&'s Value> {
     let path = error.schema_path().as_str();
     let parent = &path[..path.rfind('/')?];
     schema.pointer(parent)
@@ -174,7 +177,9 @@ fn describe(schema: &Value, error: &jsonschema::ValidationError<'_>) -> Vec<Viol
                 .map(|key| {
                     let mut message = format!("`{key}` is not a member the schema knows here");
                     match closest(key, &known) {
-                        Some(candidate) => message.push_str(&format!(": did you mean `{candidate}`?")),
+                        Some(candidate) => {
+                            message.push_str(&format!(": did you mean `{candidate}`?"))
+                        }
                         None if !known.is_empty() => message.push_str(&format!(
                             " (known: {})",
                             known
@@ -193,14 +198,22 @@ fn describe(schema: &Value, error: &jsonschema::ValidationError<'_>) -> Vec<Viol
                 .collect()
         }
         Kind::Required { property } => {
-            let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
+            let name = property
+                .as_str()
+                .map_or_else(|| property.to_string(), str::to_owned);
             one(format!("the required member `{name}` is missing"))
         }
         Kind::Enum { options } => {
-            let options: Vec<&Value> = options.as_array().map(|o| o.iter().collect()).unwrap_or_default();
+            let options: Vec<&Value> = options
+                .as_array()
+                .map(|o| o.iter().collect())
+                .unwrap_or_default();
             let listed: Vec<String> = options.iter().map(|option| option.to_string()).collect();
             let mut message = format!("{} is not one of {}", shown(instance), listed.join(", "));
-            if let Some(suggestion) = instance.as_str().and_then(|text| suggest_enum(text, &options)) {
+            if let Some(suggestion) = instance
+                .as_str()
+                .and_then(|text| suggest_enum(text, &options))
+            {
                 message.push_str(&format!(": did you mean \"{suggestion}\"?"));
             }
             one(message)
@@ -216,7 +229,10 @@ fn describe(schema: &Value, error: &jsonschema::ValidationError<'_>) -> Vec<Viol
                 .map(|description| lower_first(description.trim_end_matches('.')));
             match expected {
                 Some(expected) => one(format!("{} is not {expected}", shown(instance))),
-                None => one(format!("{} does not have the expected form", shown(instance))),
+                None => one(format!(
+                    "{} does not have the expected form",
+                    shown(instance)
+                )),
             }
         }
         _ => one(lower_first(&error.to_string())),
@@ -240,7 +256,10 @@ fn suggest_enum(text: &str, options: &[&Value]) -> Option<String> {
             .map(|c| c.to_ascii_lowercase())
             .collect()
     };
-    let strings: Vec<&str> = options.iter().filter_map(|option| option.as_str()).collect();
+    let strings: Vec<&str> = options
+        .iter()
+        .filter_map(|option| option.as_str())
+        .collect();
     if let Some(found) = strings.iter().find(|option| squash(option) == squash(text)) {
         return Some((*found).to_owned());
     }
@@ -290,7 +309,10 @@ mod tests {
     #[test]
     fn the_schema_is_versioned_and_documents_every_member() {
         let schema = environment_schema();
-        assert_eq!(schema["properties"]["schemaVersion"]["const"], ENVIRONMENT_SCHEMA_VERSION);
+        assert_eq!(
+            schema["properties"]["schemaVersion"]["const"],
+            ENVIRONMENT_SCHEMA_VERSION
+        );
         // Every property of every object has a description (directly or on its `$ref`).
         fn walk(node: &Value, at: &str, schema: &Value, missing: &mut Vec<String>) {
             if let Some(properties) = node.get("properties").and_then(Value::as_object) {
@@ -304,7 +326,12 @@ mod tests {
                     if !described {
                         missing.push(format!("{at}/properties/{name}"));
                     }
-                    walk(property, &format!("{at}/properties/{name}"), schema, missing);
+                    walk(
+                        property,
+                        &format!("{at}/properties/{name}"),
+                        schema,
+                        missing,
+                    );
                 }
             }
             if let Some(defs) = node.get("$defs").and_then(Value::as_object) {
@@ -318,7 +345,10 @@ mod tests {
         }
         let mut missing = Vec::new();
         walk(schema, "", schema, &mut missing);
-        assert!(missing.is_empty(), "members without a description: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "members without a description: {missing:?}"
+        );
     }
 
     #[test]
@@ -335,9 +365,10 @@ mod tests {
             violations,
             [Violation {
                 pointer: "/dualWrite/maps/3/state".into(),
-                message: "\"Stopped\" is not one of \"Not running\", \"Initializing\", \"Running\", \
+                message:
+                    "\"Stopped\" is not one of \"Not running\", \"Initializing\", \"Running\", \
                           \"Paused\", \"Resuming\": did you mean \"Not running\"?"
-                    .into(),
+                        .into(),
             }]
         );
         let error = SchemaError {
@@ -357,8 +388,14 @@ mod tests {
         let mut env = ready();
         env["solutions"][12]["version"] = json!("latest");
         env["environment"]["type"] = json!("production");
-        env["environment"].as_object_mut().unwrap().remove("tenantId");
-        let apps = env["environment"].as_object_mut().unwrap().remove("dynamics365AppsEnabled");
+        env["environment"]
+            .as_object_mut()
+            .unwrap()
+            .remove("tenantId");
+        let apps = env["environment"]
+            .as_object_mut()
+            .unwrap()
+            .remove("dynamics365AppsEnabled");
         env["environment"]["dynamics365AppEnabled"] = apps.unwrap();
         env["licensing"]["powerPages"]["authenticatedUsersPerMonth"] = json!(-5);
         env["schemaVersion"] = json!("2.0");
@@ -378,7 +415,10 @@ mod tests {
             "{violations:#?}"
         );
         let messages: Vec<&str> = violations.iter().map(|v| v.message.as_str()).collect();
-        assert!(messages.contains(&"the required member `tenantId` is missing"), "{messages:?}");
+        assert!(
+            messages.contains(&"the required member `tenantId` is missing"),
+            "{messages:?}"
+        );
         assert!(
             messages.contains(
                 &"`dynamics365AppEnabled` is not a member the schema knows here: did you mean \
@@ -386,7 +426,10 @@ mod tests {
             ),
             "{messages:?}"
         );
-        assert!(messages.contains(&"expected \"1.0\", found \"2.0\""), "{messages:?}");
+        assert!(
+            messages.contains(&"expected \"1.0\", found \"2.0\""),
+            "{messages:?}"
+        );
         assert!(
             messages.contains(
                 &"\"latest\" is not a version of two to four dot-separated numbers, e.g. `1.0.24062.1`"
@@ -394,7 +437,10 @@ mod tests {
             "{messages:?}"
         );
         assert!(
-            messages.iter().any(|m| m.starts_with("\"production\" is not one of") && m.ends_with("did you mean \"Production\"?")),
+            messages
+                .iter()
+                .any(|m| m.starts_with("\"production\" is not one of")
+                    && m.ends_with("did you mean \"Production\"?")),
             "{messages:?}"
         );
     }

@@ -90,14 +90,14 @@ pub fn render_text(report: &Report, color: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "{}: {} ok, {} skipped, {} failed · {}: {} errors, {} warnings, {} info",
+        "{}: {} ok, {} skipped, {} failed · {}: {}, {}, {} info",
         plural(policies.total, "policy").replace("policys", "policies"),
         policies.ok,
         policies.skipped,
         policies.error,
         plural(report.findings.len(), "finding"),
-        counts.error,
-        counts.warning,
+        plural(counts.error, "error"),
+        plural(counts.warning, "warning"),
         counts.info,
     );
     let verdict = match summary.gate {

@@ -79,9 +79,13 @@ struct Settings {
 }
 
 fn default_templates() -> Vec<String> {
-    ["Customer Portal", "Supply Chain Management Customer", "Customer Portal (Dynamics 365)"]
-        .map(str::to_owned)
-        .to_vec()
+    [
+        "Customer Portal",
+        "Supply Chain Management Customer",
+        "Customer Portal (Dynamics 365)",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 fn normalise(text: &str) -> String {
@@ -105,7 +109,10 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 fn parse_version(text: &str) -> Option<Vec<u64>> {
-    text.trim().split('.').map(|part| part.parse().ok()).collect()
+    text.trim()
+        .split('.')
+        .map(|part| part.parse().ok())
+        .collect()
 }
 
 fn compare(a: &[u64], b: &[u64]) -> Ordering {
@@ -281,7 +288,9 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
                          needs 10.0.9 or later"
                     ),
                 )
-                .remediation("update the finance and operations environment to a supported version"),
+                .remediation(
+                    "update the finance and operations environment to a supported version",
+                ),
         );
     }
     let update = fno.get("platformUpdate");
@@ -301,7 +310,9 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
                          dual-write needs PU33 or later"
                     ),
                 )
-                .remediation("update the finance and operations environment to a supported version"),
+                .remediation(
+                    "update the finance and operations environment to a supported version",
+                ),
         );
     }
     findings
@@ -391,7 +402,10 @@ fn check_sites(env: &Doc<'_>, settings: &Settings) -> Vec<Finding> {
             if !templates.contains(&normalise(&template)) {
                 return None;
             }
-            let name = site.get("name").str().unwrap_or_else(|| site.pointer().to_owned());
+            let name = site
+                .get("name")
+                .str()
+                .unwrap_or_else(|| site.pointer().to_owned());
             let url = site
                 .get("url")
                 .str()
@@ -430,7 +444,13 @@ impl Policy for CustomerPortalEnvironment {
                       Dynamics 365 apps, linked by dual-write to one supported finance and \
                       operations environment (same tenant and geography, not a trial), a \
                       Production or Sandbox environment, and no Customer portal site yet.",
-        rules: &[DATAVERSE, LINKED, SUPPORTED_PAIR, ENVIRONMENT_TYPE, ONE_SITE],
+        rules: &[
+            DATAVERSE,
+            LINKED,
+            SUPPORTED_PAIR,
+            ENVIRONMENT_TYPE,
+            ONE_SITE,
+        ],
         documents: &[Need::required("environment")],
         settings_schema: Some(include_str!("../settings.schema.json")),
     };

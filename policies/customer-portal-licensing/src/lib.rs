@@ -8,7 +8,9 @@ const LICENSED: Rule = Rule {
     title: "The environment has Power Pages capacity or use rights",
     severity: Severity::Error,
     help: include_str!("../rules/CP001.md"),
-    help_url: Some("https://learn.microsoft.com/power-platform/admin/powerapps-flow-licensing-faq#portals"),
+    help_url: Some(
+        "https://learn.microsoft.com/power-platform/admin/powerapps-flow-licensing-faq#portals",
+    ),
 };
 
 /// The smallest capacity that can be allocated to one environment.
@@ -63,16 +65,25 @@ impl Licensing {
     fn subscription_capacity(&self) -> Vec<String> {
         let mut parts = Vec::new();
         if self.authenticated > 0 {
-            parts.push(format!("{} authenticated users per month", self.authenticated));
+            parts.push(format!(
+                "{} authenticated users per month",
+                self.authenticated
+            ));
         }
         if self.anonymous > 0 {
             parts.push(format!("{} anonymous users per month", self.anonymous));
         }
         if self.portal_logins > 0 {
-            parts.push(format!("the legacy `PortalLogins` add-on ({})", self.portal_logins));
+            parts.push(format!(
+                "the legacy `PortalLogins` add-on ({})",
+                self.portal_logins
+            ));
         }
         if self.portal_views > 0 {
-            parts.push(format!("the legacy `PortalViews` add-on ({})", self.portal_views));
+            parts.push(format!(
+                "the legacy `PortalViews` add-on ({})",
+                self.portal_views
+            ));
         }
         parts
     }
@@ -215,8 +226,18 @@ impl Policy for CustomerPortalLicensing {
         }
 
         for (member, value, minimum, kind) in [
-            ("authenticatedUsersPerMonth", licensing.authenticated, MIN_AUTHENTICATED, "authenticated"),
-            ("anonymousUsersPerMonth", licensing.anonymous, MIN_ANONYMOUS, "anonymous"),
+            (
+                "authenticatedUsersPerMonth",
+                licensing.authenticated,
+                MIN_AUTHENTICATED,
+                "authenticated",
+            ),
+            (
+                "anonymousUsersPerMonth",
+                licensing.anonymous,
+                MIN_ANONYMOUS,
+                "anonymous",
+            ),
         ] {
             if value > 0 && value < minimum {
                 findings.push(

@@ -259,7 +259,10 @@ impl Policy for CustomerPortalMapPrerequisites {
         let maps: Vec<Node<'_>> = maps_node.items().collect();
         let mut findings = Vec::new();
         for prerequisite in settings.maps.iter().chain(&settings.extra_maps) {
-            let found: Vec<&Node<'_>> = maps.iter().filter(|node| matches(node, prerequisite)).collect();
+            let found: Vec<&Node<'_>> = maps
+                .iter()
+                .filter(|node| matches(node, prerequisite))
+                .collect();
             if found.is_empty() {
                 findings.push(
                     maps_node

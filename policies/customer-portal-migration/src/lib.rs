@@ -34,22 +34,12 @@ const SAME_LANGUAGE: Rule = Rule {
     help_url: Some(MIGRATE),
 };
 
-const TEMPLATE_INSTALLABLE: Rule = Rule {
+const TEMPLATE_INSTALLED: Rule = Rule {
     id: "MG004",
-    title: "The target environment can take the Customer portal template",
+    title: "The target environment has the template's solutions",
     severity: Severity::Error,
     help: include_str!("../rules/MG004.md"),
     help_url: Some(MIGRATE),
-};
-
-const ENVIRONMENT_TYPE: Rule = Rule {
-    id: "MG005",
-    title: "The target environment can host a production site",
-    severity: Severity::Warning,
-    help: include_str!("../rules/MG005.md"),
-    help_url: Some(
-        "https://learn.microsoft.com/power-platform/admin/powerapps-flow-licensing-faq#portals",
-    ),
 };
 
 #[derive(Debug, serde::Deserialize)]
@@ -57,8 +47,8 @@ const ENVIRONMENT_TYPE: Rule = Rule {
 struct Settings {
     #[serde(default = "default_template_names")]
     template_names: Vec<String>,
-    #[serde(default = "default_required_solutions")]
-    required_solutions: Vec<String>,
+    #[serde(default)]
+    template_solutions: Vec<String>,
 }
 
 fn default_template_names() -> Vec<String> {
@@ -70,10 +60,6 @@ fn default_template_names() -> Vec<String> {
     ]
     .map(str::to_owned)
     .to_vec()
-}
-
-fn default_required_solutions() -> Vec<String> {
-    vec!["DualWriteCore".to_owned()]
 }
 
 fn normalise(text: &str) -> String {
@@ -107,14 +93,13 @@ impl Policy for CustomerPortalMigration {
         name: "customer-portal-migration",
         version: env!("CARGO_PKG_VERSION"),
         description: "Checks that a Customer portal site can be migrated into a target environment: \
-                      standard data model, no Customer portal site there yet, the same base \
-                      language, the template's prerequisites, an environment type that can host it.",
+                      standard data model, no other Customer portal site there, the same base \
+                      language, and (when the settings list them) the template's solutions.",
         rules: &[
             STANDARD_MODEL,
             NO_SITE_YET,
             SAME_LANGUAGE,
-            TEMPLATE_INSTALLABLE,
-            ENVIRONMENT_TYPE,
+            TEMPLATE_INSTALLED,
         ],
         documents: &[Need::required("site"), Need::required("environment")],
         settings_schema: Some(include_str!("../settings.schema.json")),
@@ -178,9 +163,9 @@ impl Policy for CustomerPortalMigration {
             );
         }
         for entry in sites.items() {
-            let label = first_str(&entry, &["name", "displayName", "friendlyName"])
+            let label = first_str(&entry, &["name", "friendlyName", "displayName"])
                 .map_or_else(|| entry.pointer().to_owned(), |(_, name)| name);
-            let id = first_str(&entry, &["websiteRecordId", "websiteId", "id"])
+            let id = first_str(&entry, &["id", "websiteRecordId", "websiteId"])
                 .map(|(_, id)| id.to_lowercase());
             if id.is_some() && id == site_id {
                 findings.push(
@@ -200,7 +185,7 @@ impl Policy for CustomerPortalMigration {
                 );
                 continue;
             }
-            match first_str(&entry, &["templateName", "template"]) {
+            match first_str(&entry, &["template", "templateName"]) {
                 Some((member, template)) if names.contains(&normalise(&template)) => findings.push(
                     entry
                         .get(&member)
@@ -269,26 +254,13 @@ impl Policy for CustomerPortalMigration {
             ),
         }
 
-        // MG004: what the template needs in the target.
-        let apps = env.at("/environment/dynamics365AppsEnabled");
-        if apps.bool() != Some(true) {
-            findings.push(
-                apps.finding(
-                    &TEMPLATE_INSTALLABLE,
-                    "Dynamics 365 apps are not enabled in the target environment: the Customer portal \
-                     template is a Dynamics 365 template",
-                )
-                .remediation("create the target environment with \"Enable Dynamics 365 apps\" set to Yes"),
-            );
-        }
+        // MG004: the template's solutions, when the settings name them.
         let solutions: Vec<String> = env
             .at("/solutions")
             .items()
-            .filter_map(|solution| {
-                first_str(&solution, &["uniqueName", "SolutionUniqueName"]).map(|(_, name)| name)
-            })
+            .filter_map(|solution| solution.get("uniqueName").str())
             .collect();
-        for required in &settings.required_solutions {
+        for required in &settings.template_solutions {
             if !solutions
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(required))
@@ -296,36 +268,19 @@ impl Policy for CustomerPortalMigration {
                 findings.push(
                     env.at("/solutions")
                         .finding(
-                            &TEMPLATE_INSTALLABLE,
+                            &TEMPLATE_INSTALLED,
                             format!(
-                                "the solution `{required}` is not installed in the target environment: the \
-                                 Customer portal template cannot be installed without dual-write"
+                                "the solution `{required}` of the Customer portal template is not \
+                                 installed in the target environment: the migration needs the same \
+                                 template installed there"
                             ),
                         )
                         .remediation(
-                            "install the dual-write solutions and link the environment to finance and \
-                             operations before migrating the site",
+                            "install the Customer portal template in the target (Power Pages › \
+                             Templates › Dynamics 365) before importing the site configuration",
                         ),
                 );
             }
-        }
-
-        // MG005: the environment type.
-        let kind = env.at("/environment/type");
-        if let Some(kind) = kind.str()
-            && matches!(kind.as_str(), "Developer" | "Trial")
-        {
-            findings.push(
-                env.at("/environment/type")
-                    .finding(
-                        &ENVIRONMENT_TYPE,
-                        format!(
-                            "the target is a {kind} environment: a site there stays a trial site and cannot \
-                             become a production site"
-                        ),
-                    )
-                    .remediation("migrate into a Sandbox or Production environment"),
-            );
         }
 
         Ok(findings)

@@ -86,7 +86,11 @@ const PACKAGE_LIST: &[Package] = &[
     Package {
         id: PackageId::HumanResources,
         label: "Human Resources",
-        solutions: &["HCMCommon", "msdyn_Dynamics365HCMMaps", "msdyn_Dynamics365HCMAnchor"],
+        solutions: &[
+            "HCMCommon",
+            "msdyn_Dynamics365HCMMaps",
+            "msdyn_Dynamics365HCMAnchor",
+        ],
         needs: &[(PackageId::ApplicationCore, false)],
     },
     Package {
@@ -177,7 +181,10 @@ fn find<'a, 'd>(solutions: &'a [Installed<'d>], unique_name: &str) -> Option<&'a
 
 /// A dotted version as numbers (`1.0.24062.1`); `None` when it is not one.
 fn parse_version(text: &str) -> Option<Vec<u64>> {
-    text.trim().split('.').map(|part| part.parse().ok()).collect()
+    text.trim()
+        .split('.')
+        .map(|part| part.parse().ok())
+        .collect()
 }
 
 /// Compares dotted versions numerically, missing parts counting as 0.
@@ -224,10 +231,14 @@ fn check_core(env: &Doc<'_>, solutions: &[Installed<'_>]) -> Option<Finding> {
         None => Some(
             node.finding(
                 &CORE,
-                format!("the version `{text}` of the dual-write core solution is not a dotted version"),
+                format!(
+                    "the version `{text}` of the dual-write core solution is not a dotted version"
+                ),
             )
             .severity(Severity::Warning)
-            .remediation("export the snapshot again with the solution's version, such as `1.0.24062.1`"),
+            .remediation(
+                "export the snapshot again with the solution's version, such as `1.0.24062.1`",
+            ),
         ),
         Some(version) if compare(&version, &CONSENT_FREE_CORE).is_lt() => Some(
             node.finding(
@@ -262,7 +273,10 @@ fn check_packages(env: &Doc<'_>, solutions: &[Installed<'_>], settings: &Setting
     }
 
     let mut findings = Vec::new();
-    for package in PACKAGE_LIST.iter().filter(|package| wanted.contains(&package.id)) {
+    for package in PACKAGE_LIST
+        .iter()
+        .filter(|package| wanted.contains(&package.id))
+    {
         let missing: Vec<&str> = package
             .solutions
             .iter()
@@ -278,7 +292,8 @@ fn check_packages(env: &Doc<'_>, solutions: &[Installed<'_>], settings: &Setting
             needed_by.push("the Customer portal".to_owned());
         }
         for dependent in PACKAGE_LIST.iter().filter(|p| wanted.contains(&p.id)) {
-            if let Some((_, documented)) = dependent.needs.iter().find(|(id, _)| *id == package.id) {
+            if let Some((_, documented)) = dependent.needs.iter().find(|(id, _)| *id == package.id)
+            {
                 needed_by.push(format!(
                     "the {} package{}",
                     dependent.label,
@@ -312,7 +327,11 @@ fn check_packages(env: &Doc<'_>, solutions: &[Installed<'_>], settings: &Setting
                     format!(
                         "{state}; {} {} it",
                         join(&needed_by),
-                        if needed_by.len() == 1 { "needs" } else { "need" }
+                        if needed_by.len() == 1 {
+                            "needs"
+                        } else {
+                            "need"
+                        }
                     ),
                 )
                 .remediation(format!(
