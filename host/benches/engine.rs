@@ -4,11 +4,12 @@
 //!   every evaluation pays once per policy, with both instance allocators;
 //! - `evaluate`: every built-in policy evaluated on the not-ready example, as
 //!   `check --env` does it (the policies that need a site are skipped);
-//! - `documents`: what reading the snapshot costs a policy, through the `document`
-//!   resource (pointer queries) or as JSON text parsed inside the sandbox. These use
-//!   a benchmark-only policy (`benches/json-guest/`), built here for
-//!   `wasm32-unknown-unknown`, whose settings choose how it reads; native serde_json
-//!   figures are there for comparison.
+//! - `documents`: what reading the snapshot costs a policy: pointer queries, one
+//!   subtree as JSON (`to-json`), or the whole document as JSON text parsed inside
+//!   the sandbox (the design preflight did not take), on the example and on a larger
+//!   snapshot. These use a benchmark-only policy (`benches/json-guest/`), built here
+//!   for `wasm32-unknown-unknown`, whose settings choose how it reads; native
+//!   serde_json figures are there for scale.
 //!
 //! Run: `cargo bench -p preflight --bench engine -- --warm-up-time 1 --measurement-time 3`
 
@@ -117,8 +118,29 @@ fn evaluate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The example with `extra` more solutions, as large environments list hundreds
+/// (`pac solution list --includeSystemSolutions`); the maps are unchanged.
+fn with_solutions(example: &Document, extra: usize) -> Document {
+    let mut value = (*example.value).clone();
+    let solutions = value["solutions"]
+        .as_array_mut()
+        .expect("a solutions array");
+    for i in 0..extra {
+        solutions.push(serde_json::json!({
+            "uniqueName": format!("ContosoExtension{i:03}"),
+            "version": format!("1.0.{i}.0"),
+            "managed": true,
+        }));
+    }
+    Document {
+        name: example.name.clone(),
+        value: std::sync::Arc::new(value),
+    }
+}
+
 fn documents(c: &mut Criterion) {
-    let documents = environment("contoso-not-ready");
+    let example = environment("contoso-not-ready").remove(0);
+    let large = with_solutions(&example, 400);
     let engine = engine(Allocation::OnDemand);
     let bytes = bench_guest();
     let policy = engine
@@ -130,30 +152,33 @@ fn documents(c: &mut Criterion) {
         .expect("loading the benchmark policy");
 
     let mut group = c.benchmark_group("documents");
-    for mode in ["none", "queries", "parse"] {
-        let settings = format!(r#"{{"mode":"{mode}"}}"#);
-        group.bench_function(format!("guest/{mode}"), |b| {
-            b.iter(|| {
-                let run = engine.evaluate(&policy, &documents, &settings);
-                assert_eq!(run.status, Status::Ok, "{:?}", run.reason);
-                black_box(run);
+    for document in [example, large] {
+        let text = serde_json::to_string(&*document.value).expect("serializes");
+        let size = format!("{}KB", text.len().div_ceil(1000));
+        let documents = vec![document];
+        for mode in ["none", "queries", "subtree", "parse"] {
+            let settings = format!(r#"{{"mode":"{mode}"}}"#);
+            // Fuel is deterministic: the same figure on any machine, under any load.
+            let fuel = engine.evaluate(&policy, &documents, &settings).fuel_used;
+            println!("documents/{size}/guest/{mode}: {fuel} fuel");
+            group.bench_function(format!("{size}/guest/{mode}"), |b| {
+                b.iter(|| {
+                    let run = engine.evaluate(&policy, &documents, &settings);
+                    assert_eq!(run.status, Status::Ok, "{:?}", run.reason);
+                    black_box(run);
+                });
             });
+        }
+        // The same work natively, for scale: the host serializing the document (its
+        // half of `to-json ""`) and serde_json parsing it outside the sandbox.
+        let value = documents[0].value.clone();
+        group.bench_function(format!("{size}/native/serialize"), |b| {
+            b.iter(|| serde_json::to_string(black_box(&*value)).expect("serializes"));
+        });
+        group.bench_function(format!("{size}/native/parse"), |b| {
+            b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("parses"));
         });
     }
-
-    // The same work natively, for scale: the host serializing the snapshot (the
-    // host half of `to-json ""`) and serde_json parsing it outside the sandbox.
-    let path = repo_root().join("examples/contoso-not-ready/environment.json");
-    let text = std::fs::read_to_string(path).expect("the example");
-    let value = documents[0].value.clone();
-    group.bench_function("native/serialize", |b| {
-        b.iter(|| serde_json::to_string(black_box(&*value)).expect("serializes"));
-    });
-    group.bench_function("native/parse", |b| {
-        b.iter(|| {
-            serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("the example parses")
-        });
-    });
     group.finish();
 }
 

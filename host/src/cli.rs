@@ -9,6 +9,8 @@ Examples:
   preflight check --env examples/contoso-not-ready/environment.json
   preflight check --env env.yaml --format json --output report.json --fail-on warning
   preflight check --env env.json --policy ./my-policies/ --settings settings.yaml
+  preflight check --env env.json --waivers waivers.yaml --format sarif=preflight.sarif --format junit=junit.xml
+  preflight verify-report report.json
   preflight rules --format json
   preflight check --site site/ --template new-template/ --base-template old-template/
   preflight plan --site site/ --template new-template/ --base-template old-template/
@@ -41,6 +43,8 @@ pub enum Command {
     Plan(commands::plan::Args),
     /// Build and inspect policies
     Policy(commands::policy::Args),
+    /// Check that the files a JSON report names are unchanged (sha256)
+    VerifyReport(commands::verify::Args),
 }
 
 /// Parses the arguments and runs the command. Errors go to stderr; the exit code
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Rules(args) => commands::rules::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Policy(args) => commands::policy::run(args),
+        Command::VerifyReport(args) => commands::verify::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

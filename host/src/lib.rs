@@ -14,3 +14,4 @@ pub mod cli;
 pub mod commands;
 pub mod inputs;
 pub mod report;
+pub mod templates;

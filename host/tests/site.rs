@@ -422,6 +422,77 @@ fn a_folder_holding_one_downloaded_site_is_read() {
     assert!(err.contains("no `website.yml`"), "{err}");
 }
 
+#[test]
+fn records_under_other_records_are_keyed_by_their_parents() {
+    let (_dir, copy) = copy_of(&v1());
+    let write = |file: &str, text: &str| {
+        let path = copy.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    let form = "11111111-0000-4000-8000-000000000001";
+    let step = "11111111-0000-4000-8000-000000000002";
+    write(
+        "advanced-forms/order-request/Order-request.advancedform.yml",
+        &format!("adx_name: Order request\nadx_webformid: {form}\n"),
+    );
+    write(
+        "advanced-forms/order-request/advanced-form-steps/lines/Lines.advancedformstep.yml",
+        &format!("adx_name: Lines\nadx_webform: {form}\nadx_webformstepid: {step}\n"),
+    );
+    let profile = read(&v1());
+    let profile_form = record(&profile, "adx_entityform", "Profile form")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    write(
+        "basic-forms/profile-form/Profile-form.basicform.basicformmetadata.yml",
+        &format!(
+            "- adx_attributelogicalname: telephone1\n  adx_entityform: {profile_form}\n  adx_entityformmetadataid: 11111111-0000-4000-8000-000000000003\n  adx_fieldisrequired: true\n\
+             - adx_sectionname: contact_details\n  adx_entityform: {profile_form}\n  adx_entityformmetadataid: 11111111-0000-4000-8000-000000000004\n"
+        ),
+    );
+    // A link below another link of the same set.
+    let links = copy
+        .join("weblink-sets/primary-navigation/Primary-Navigation.en-US.weblinkset.weblink.yml");
+    let orders_link = record(
+        &profile,
+        "adx_weblink",
+        "Primary Navigation [en-US] / Orders",
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set = record(&profile, "adx_weblinkset", "Primary Navigation [en-US]")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut text = std::fs::read_to_string(&links).unwrap();
+    text.push_str(&format!(
+        "- adx_name: Open orders\n  adx_parentweblinkid: {orders_link}\n  adx_weblinkid: 11111111-0000-4000-8000-000000000005\n  adx_weblinksetid: {set}\n"
+    ));
+    std::fs::write(&links, text).unwrap();
+
+    let doc = read(&copy);
+    assert_eq!(keys(&doc, "adx_webform"), ["Order request"]);
+    assert_eq!(keys(&doc, "adx_webformstep"), ["Order request / Lines"]);
+    assert_eq!(
+        record(&doc, "adx_webformstep", "Order request / Lines")["refs"]["adx_webform"],
+        "adx_webform:Order request"
+    );
+    assert_eq!(
+        keys(&doc, "adx_entityformmetadata"),
+        [
+            "Profile form / contact_details",
+            "Profile form / telephone1"
+        ]
+    );
+    assert!(
+        keys(&doc, "adx_weblink")
+            .contains(&"Primary Navigation [en-US] / Orders / Open orders".to_owned())
+    );
+}
+
 /// A folder as the enhanced data model writes it.
 fn enhanced_site() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

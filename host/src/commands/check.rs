@@ -4,14 +4,38 @@ use super::{Loaded, PolicyArgs, color_stdout, load_policies, write_output};
 use crate::engine::{Document, Engine, Policy};
 use crate::inputs::{Input, Settings, load_document};
 use crate::model::{PolicyRun, Status};
-use crate::report::{FailOn, InputRecord, PolicyRecord, Report, render_text};
+use crate::report::lines::Lines;
+use crate::report::waivers::{self, Waivers};
+use crate::report::{
+    Evidence, FailOn, Format, InputRecord, PolicyRecord, Report, ReportFinding, SettingsRecord,
+};
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
+/// One `--format`: a format, and the file it goes to (`None`: stdout or `--output`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    pub format: Format,
+    pub path: Option<PathBuf>,
+}
+
+impl OutputSpec {
+    /// `FORMAT` or `FORMAT=FILE`.
+    fn parse(text: &str) -> Result<OutputSpec, String> {
+        use clap::ValueEnum;
+        let (name, path) = match text.split_once('=') {
+            Some((name, path)) if path.is_empty() => {
+                return Err(format!("`{name}=` names no file: write `{name}=FILE`"));
+            }
+            Some((name, path)) => (name, Some(PathBuf::from(path))),
+            None => (text, None),
+        };
+        let format = Format::from_str(name, true).map_err(|_| {
+            let known: Vec<&str> = Format::value_variants().iter().map(|f| f.as_str()).collect();
+            format!("unknown format `{name}`: expected one of {}", known.join(", "))
+        })?;
+        Ok(OutputSpec { format, path })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,13 +63,18 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub settings: Option<PathBuf>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Output format: text, json, sarif, junit, github or markdown; repeatable, each
+    /// to its own file with `FORMAT=FILE` (at most one without a file) [default: text]
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = OutputSpec::parse)]
+    pub format: Vec<OutputSpec>,
 
-    /// Write the results here instead of stdout (atomically)
+    /// Write the format given without a file here instead of stdout (atomically)
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Accepted findings, each with a reason, an owner and an expiry date (JSON or YAML; docs/waivers.md)
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
 
     /// The lowest severity that fails the gate (exit 1)
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
@@ -57,6 +86,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    let started = std::time::SystemTime::now();
+    let outputs = outputs(&args)?;
     // Inputs first: bad input fails fast (exit 2) before any policy runs.
     let mut inputs: Vec<Input> = Vec::new();
     for (name, path) in [
@@ -85,6 +116,10 @@ pub fn run(args: Args) -> Result<u8> {
     let settings = match &args.settings {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
+    };
+    let waivers = match &args.waivers {
+        Some(path) => Some((Waivers::load(path)?, waivers::today()?)),
+        None => None,
     };
 
     let engine = args.policy.engine()?;
@@ -130,6 +165,8 @@ pub fn run(args: Args) -> Result<u8> {
                     fuel_used: 0,
                     findings: 0,
                     logs: Vec::new(),
+                    rules: Vec::new(),
+                    documents: Vec::new(),
                 });
             }
         }
@@ -143,13 +180,108 @@ pub fn run(args: Args) -> Result<u8> {
             sha256: input.sha256.clone(),
         })
         .collect();
-    let report = Report::new(input_records, records, findings, args.fail_on);
-    let text = match args.format {
-        Format::Json => report.to_json(),
-        Format::Text => render_text(&report, color_stdout(args.output.as_deref())),
+    let mut lines = Lines::new();
+    let mut findings: Vec<ReportFinding> = findings
+        .into_iter()
+        .map(|finding| ReportFinding::locate(finding, &mut lines))
+        .collect();
+    let waivers = waivers.map(|(waivers, today)| {
+        let context = waivers::Context::new(
+            inputs
+                .iter()
+                .map(|input| (input.name.as_str(), input.value.as_ref())),
+        );
+        waivers.apply(&mut findings, &context, &today)
+    });
+    let settings = SettingsRecord {
+        path: settings.path.as_ref().map(|path| path.display().to_string()),
+        sha256: settings.sha256.clone(),
+        policies: loaded
+            .iter()
+            .filter_map(|entry| match entry {
+                Loaded::Ready(policy) => Some(policy.info.name.clone()),
+                Loaded::Failed { .. } => None,
+            })
+            .map(|name| {
+                let value = settings.by_policy.get(&name).cloned();
+                (name, value.unwrap_or_else(|| serde_json::json!({})))
+            })
+            .collect(),
     };
-    write_output(args.output.as_deref(), &text)?;
+    let evidence = Evidence {
+        started,
+        settings,
+        waivers,
+    };
+    let report = Report::new(input_records, records, findings, args.fail_on, evidence);
+    // Everything is rendered before anything is written.
+    let rendered: Vec<(Option<PathBuf>, String)> = outputs
+        .into_iter()
+        .map(|(format, path)| {
+            let color = format == Format::Text && color_stdout(path.as_deref());
+            (path, report.render(format, color))
+        })
+        .collect();
+    for (path, text) in &rendered {
+        write_output(path.as_deref(), text)?;
+    }
     Ok(report.summary.exit_code)
+}
+
+/// Where each format goes: its own file, or (for the one given without a file)
+/// `--output` or stdout. Checked before anything runs.
+fn outputs(args: &Args) -> Result<Vec<(Format, Option<PathBuf>)>> {
+    let specs = if args.format.is_empty() {
+        vec![OutputSpec {
+            format: Format::Text,
+            path: None,
+        }]
+    } else {
+        args.format.clone()
+    };
+    let bare: Vec<Format> = specs
+        .iter()
+        .filter(|spec| spec.path.is_none())
+        .map(|spec| spec.format)
+        .collect();
+    if bare.len() > 1 {
+        let names: Vec<&str> = bare.iter().map(|format| format.as_str()).collect();
+        bail!(
+            "--format {} all go to {}: only one format can; give the others a file, \
+             e.g. `--format {}={}`",
+            names.join(", "),
+            if args.output.is_some() { "--output" } else { "stdout" },
+            names[1],
+            match bare[1] {
+                Format::Text => "report.txt",
+                Format::Json => "report.json",
+                Format::Sarif => "report.sarif",
+                Format::Junit => "junit.xml",
+                Format::Github => "annotations.txt",
+                Format::Markdown => "summary.md",
+            }
+        );
+    }
+    if bare.is_empty() && args.output.is_some() {
+        bail!(
+            "--output is where the format given without a file goes, and every --format \
+             names its own file: drop --output, or add e.g. `--format text`"
+        );
+    }
+    let mut seen: Vec<&PathBuf> = Vec::new();
+    let outputs: Vec<(Format, Option<PathBuf>)> = specs
+        .iter()
+        .map(|spec| (spec.format, spec.path.clone().or_else(|| args.output.clone())))
+        .collect();
+    for (_, path) in &outputs {
+        if let Some(path) = path {
+            if seen.contains(&path) {
+                bail!("two outputs go to `{}`: give each its own file", path.display());
+            }
+            seen.push(path);
+        }
+    }
+    Ok(outputs)
 }
 
 fn record(policy: &Policy, run: &PolicyRun) -> PolicyRecord {
@@ -164,6 +296,8 @@ fn record(policy: &Policy, run: &PolicyRun) -> PolicyRecord {
         fuel_used: run.fuel_used,
         findings: run.findings.len(),
         logs: run.logs.clone(),
+        rules: policy.info.rules.clone(),
+        documents: policy.info.documents.clone(),
     }
 }
 

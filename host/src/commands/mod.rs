@@ -3,7 +3,10 @@
 pub mod check;
 pub mod plan;
 pub mod policy;
+pub mod policy_test;
+pub mod pull;
 pub mod rules;
+pub mod verify;
 
 use crate::engine::{Allocation, Engine, EngineOptions, Limits, Policy};
 use crate::model::PolicySource;
@@ -15,7 +18,8 @@ use std::time::Duration;
 /// Which policies to load, and the limits they run under.
 #[derive(Debug, clap::Args)]
 pub struct PolicyArgs {
-    /// A policy component (`.wasm`) or a folder of them; repeatable
+    /// A policy component (`.wasm`), a folder of them, or a published one
+    /// (`URL#sha256=HEX`, or `URL` pinned in `preflight.lock`); repeatable
     #[arg(long = "policy", value_name = "PATH_OR_DIR")]
     pub policies: Vec<PathBuf>,
 
@@ -95,7 +99,10 @@ impl PolicyArgs {
     pub fn files(&self) -> Result<Vec<PathBuf>> {
         let mut files = Vec::new();
         for path in &self.policies {
-            if path.is_dir() {
+            if let Some(url) = path.to_str().filter(|text| pull::is_url(text)) {
+                // A published policy, pinned by its digest: from the store, pulled when missing.
+                files.push(pull::resolve(url)?);
+            } else if path.is_dir() {
                 let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                     .with_context(|| format!("reading the policy folder `{}`", path.display()))?
                     .filter_map(|entry| entry.ok().map(|entry| entry.path()))

@@ -464,7 +464,7 @@ fn item(change: &Change, site: &Folder, template: &Folder) -> Item {
             if is_list_file(file) {
                 format!("add it to `{file}`{how}")
             } else {
-                format!("create `{file}` from the new template's{how}")
+                format!("copy the new template's `{file}` into the site{how}")
             }
         }
         Kind::Removed => "delete it from the site unless you still use it".to_owned(),

@@ -1,11 +1,51 @@
-//! Reports: the stable JSON shape (`docs/json-output.md`) and the terminal text.
+//! Reports: the stable JSON shape (`docs/json-output.md`), the terminal text, and
+//! the formats other tools read (`docs/outputs.md`): SARIF, JUnit XML, GitHub
+//! Actions annotations, Markdown. Waivers and the evidence of a check live here too.
 
+mod github;
+pub mod lines;
+mod junit;
+mod markdown;
+mod sarif;
 mod text;
+pub mod waivers;
 
 pub use text::render_text;
+pub use waivers::{AppliedWaiver, WaiversRecord};
 
-use crate::model::{Finding, LogLine, Severity, Status};
+use crate::model::{DocumentNeed, Finding, LogLine, RuleInfo, Severity, Status};
 use serde::Serialize;
+use std::time::SystemTime;
+
+/// An output format of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For a person at a terminal
+    Text,
+    /// The whole report (docs/json-output.md)
+    Json,
+    /// SARIF 2.1.0, for code scanning
+    Sarif,
+    /// JUnit XML, one test case per rule and input
+    Junit,
+    /// GitHub Actions workflow commands (annotations)
+    Github,
+    /// Markdown, for a job summary or a pull request comment
+    Markdown,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+            Format::Github => "github",
+            Format::Markdown => "markdown",
+        }
+    }
+}
 
 /// When the gate fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -60,10 +100,15 @@ impl Gate {
     }
 }
 
+/// Where to read about preflight (SARIF `informationUri`).
+pub const INFORMATION_URI: &str = "https://example.invalid/preflight";
+
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
+    pub information_uri: &'static str,
 }
 
 impl Tool {
@@ -71,6 +116,7 @@ impl Tool {
         Tool {
             name: "preflight",
             version: env!("CARGO_PKG_VERSION"),
+            information_uri: INFORMATION_URI,
         }
     }
 }
@@ -98,6 +144,68 @@ pub struct PolicyRecord {
     pub findings: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogLine>,
+    /// Its rules (SARIF lists them all, JUnit has a test case for each); not in the JSON.
+    #[serde(skip)]
+    pub rules: Vec<RuleInfo>,
+    /// The documents it reads; not in the JSON.
+    #[serde(skip)]
+    pub documents: Vec<DocumentNeed>,
+}
+
+/// The settings a check ran with: the file and, per loaded policy, what it was given.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SettingsRecord {
+    pub path: Option<String>,
+    pub sha256: Option<String>,
+    /// Every loaded policy's effective settings (`{}` when it was given none).
+    pub policies: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A finding in a report: the policy's finding, where it is in its file, and the
+/// waiver that accepted it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// The 1-based line of `pointer` in `file`, when known. Not in the JSON (SARIF,
+    /// GitHub annotations and the text show it).
+    #[serde(skip)]
+    pub line: Option<usize>,
+    /// Present when a waiver accepted the finding: it is shown, and does not fail the gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<AppliedWaiver>,
+}
+
+impl ReportFinding {
+    /// The finding, with the line of its pointer looked up in its file.
+    pub fn locate(finding: Finding, lines: &mut lines::Lines) -> ReportFinding {
+        let line = finding
+            .file
+            .as_deref()
+            .and_then(|file| lines.line(std::path::Path::new(file), &finding.pointer));
+        ReportFinding {
+            finding,
+            line,
+            waiver: None,
+        }
+    }
+
+    /// `file:LINE`, `file`, or the document's name when it came from no file.
+    pub fn place(&self) -> String {
+        match (&self.finding.file, self.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}"),
+            (Some(file), None) => file.clone(),
+            (None, _) => self.finding.document.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for ReportFinding {
+    type Target = Finding;
+
+    fn deref(&self) -> &Finding {
+        &self.finding
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -119,19 +227,68 @@ pub struct PolicyCounts {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub policies: PolicyCounts,
+    /// Every finding by severity, waived ones included.
     pub findings: Counts,
+    /// Findings a waiver accepted.
+    pub waived: usize,
     pub fail_on: FailOn,
     pub gate: Gate,
     pub exit_code: u8,
 }
 
+impl Summary {
+    /// The verdict for a person: `gate passed`, `gate FAILED` or `check INCOMPLETE`,
+    /// and why.
+    pub fn verdict(&self) -> (&'static str, String) {
+        match self.gate {
+            Gate::Passed => (
+                "gate passed",
+                match self.fail_on.threshold() {
+                    Some(_) => format!("no finding at or above `{}`", self.fail_on.as_str()),
+                    None => "findings never fail the gate (--fail-on never)".to_owned(),
+                },
+            ),
+            Gate::Failed => (
+                "gate FAILED",
+                format!("findings at or above `{}`", self.fail_on.as_str()),
+            ),
+            Gate::Incomplete => (
+                "check INCOMPLETE",
+                format!(
+                    "{} could not run; fix it or remove it, then check again",
+                    if self.policies.error == 1 {
+                        "1 policy".to_owned()
+                    } else {
+                        format!("{} policies", self.policies.error)
+                    }
+                ),
+            ),
+        }
+    }
+}
+
+/// What a check records besides its results: when it ran, with which settings
+/// and waivers.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub started: SystemTime,
+    pub settings: SettingsRecord,
+    pub waivers: Option<WaiversRecord>,
+}
+
 /// Everything one check produced. Serialized as is for `--format json`.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     pub tool: Tool,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
     pub inputs: Vec<InputRecord>,
+    pub settings: SettingsRecord,
+    pub waivers: Option<WaiversRecord>,
     pub policies: Vec<PolicyRecord>,
-    pub findings: Vec<Finding>,
+    pub findings: Vec<ReportFinding>,
     pub summary: Summary,
 }
 
@@ -164,8 +321,9 @@ impl Report {
     pub fn new(
         inputs: Vec<InputRecord>,
         policies: Vec<PolicyRecord>,
-        mut findings: Vec<Finding>,
+        mut findings: Vec<ReportFinding>,
         fail_on: FailOn,
+        evidence: Evidence,
     ) -> Report {
         findings.sort_by(|a, b| {
             b.severity
@@ -196,22 +354,29 @@ impl Report {
         }
         let gate = if policy_counts.error > 0 {
             Gate::Incomplete
-        } else if fail_on
-            .threshold()
-            .is_some_and(|threshold| findings.iter().any(|f| f.severity >= threshold))
-        {
+        } else if fail_on.threshold().is_some_and(|threshold| {
+            findings
+                .iter()
+                .any(|f| f.waiver.is_none() && f.severity >= threshold)
+        }) {
             Gate::Failed
         } else {
             Gate::Passed
         };
+        let waived = findings.iter().filter(|f| f.waiver.is_some()).count();
         Report {
             tool: Tool::current(),
+            started_at: waivers::rfc3339(evidence.started),
+            ended_at: waivers::rfc3339(SystemTime::now()),
             inputs,
+            settings: evidence.settings,
+            waivers: evidence.waivers,
             policies,
             findings,
             summary: Summary {
                 policies: policy_counts,
                 findings: counts,
+                waived,
                 fail_on,
                 gate,
                 exit_code: gate.exit_code(),
@@ -223,6 +388,29 @@ impl Report {
         let mut text = serde_json::to_string_pretty(self).expect("a report serializes");
         text.push('\n');
         text
+    }
+
+    /// The report in `format`; `color` only matters for text.
+    pub fn render(&self, format: Format, color: bool) -> String {
+        match format {
+            Format::Text => render_text(self, color),
+            Format::Json => self.to_json(),
+            Format::Sarif => sarif::render(self),
+            Format::Junit => junit::render(self),
+            Format::Github => github::render(self),
+            Format::Markdown => markdown::render(self),
+        }
+    }
+
+    /// The loaded policies' rules and the policy of each, then preflight's own.
+    pub fn rules(&self) -> Vec<(&str, &RuleInfo)> {
+        let mut rules: Vec<(&str, &RuleInfo)> = self
+            .policies
+            .iter()
+            .flat_map(|policy| policy.rules.iter().map(|rule| (policy.name.as_str(), rule)))
+            .collect();
+        rules.extend(waivers::preflight_rules().iter().map(|rule| (waivers::PREFLIGHT, rule)));
+        rules
     }
 }
 

@@ -51,22 +51,31 @@ pub fn render_text(report: &Report, color: bool) -> String {
     for finding in &report.findings {
         let _ = writeln!(
             out,
-            "{}{} {}",
+            "{}{}{} {}",
             style.severity(finding.severity),
             style.bold(&format!("[{}]:", finding.rule_id)),
+            if finding.waiver.is_some() { " (waived)" } else { "" },
             finding.message
         );
-        let place = match (&finding.file, finding.pointer.is_empty()) {
-            (Some(file), false) => format!("{file}#{}", finding.pointer),
-            (Some(file), true) => file.clone(),
-            (None, false) => format!("{}#{}", finding.document, finding.pointer),
-            (None, true) => finding.document.clone(),
+        let place = match finding.pointer.is_empty() {
+            false => format!("{}#{}", finding.place(), finding.pointer),
+            true => finding.place(),
         };
         let _ = writeln!(out, "  {} {place}", style.dim("-->"));
         if let Some(fix) = &finding.remediation {
             let _ = writeln!(out, "   {} fix: {fix}", style.dim("="));
         }
         let _ = writeln!(out, "   {} policy: {}", style.dim("="), finding.policy);
+        if let Some(waiver) = &finding.waiver {
+            let _ = writeln!(
+                out,
+                "   {} waived until {} by {}: {}",
+                style.dim("="),
+                waiver.expires,
+                waiver.owner,
+                waiver.reason
+            );
+        }
         out.push('\n');
     }
 
@@ -90,7 +99,7 @@ pub fn render_text(report: &Report, color: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "{}: {} ok, {} skipped, {} failed · {}: {}, {}, {} info",
+        "{}: {} ok, {} skipped, {} failed · {}: {}, {}, {} info{}",
         plural(policies.total, "policy").replace("policys", "policies"),
         policies.ok,
         policies.skipped,
@@ -99,6 +108,11 @@ pub fn render_text(report: &Report, color: bool) -> String {
         plural(counts.error, "error"),
         plural(counts.warning, "warning"),
         counts.info,
+        if summary.waived > 0 {
+            format!(" ({} waived)", summary.waived)
+        } else {
+            String::new()
+        },
     );
     let verdict = match summary.gate {
         Gate::Passed => style.paint("1;32", "gate passed"),
