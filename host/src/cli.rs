@@ -16,6 +16,8 @@ Examples:
   preflight plan --site site/ --template new-template/ --base-template old-template/
   preflight policy build examples/policies/rust-minimal
   preflight policy inspect my-policy.wasm
+  preflight policy new my-policy --lang js && preflight policy test my-policy
+  preflight check --env env.json --policy 'https://example.com/p.wasm#sha256=<hex>'
 
 Exit codes: 0 gate passed, 1 a finding at or above --fail-on, 2 the check could not be completed.";
 
@@ -41,7 +43,7 @@ pub enum Command {
     Rules(commands::rules::Args),
     /// List the changes to apply by hand to bring a site to a new template
     Plan(commands::plan::Args),
-    /// Build and inspect policies
+    /// Write policies: create, build, test, inspect, and pull published ones
     Policy(commands::policy::Args),
     /// Check that the files a JSON report names are unchanged (sha256)
     VerifyReport(commands::verify::Args),

@@ -537,3 +537,36 @@ fn contoso_not_ready_fails_the_customer_portal_pack_as_expected() {
         "Customer portal findings on examples/contoso-not-ready"
     );
 }
+
+#[test]
+fn a_snapshot_that_does_not_match_the_schema_is_refused_before_any_policy_runs() {
+    let mut env = example("contoso-ready");
+    env["dualWrite"]["maps"][3]["state"] = Value::from("Stopped");
+    env["licensing"]["powerPages"]["payAsYouGo"] = Value::from("no");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("env.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&env).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_preflight"))
+        .args(["check", "--no-cache", "--env"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "no report when the input is refused"
+    );
+    assert_eq!(
+        stderr,
+        format!(
+            "error: `{}` does not match the environment snapshot schema in 2 places:\n  \
+             - at `/dualWrite/maps/3/state`: \"Stopped\" is not one of \"Not running\", \
+             \"Initializing\", \"Running\", \"Paused\", \"Resuming\": did you mean \"Not running\"?\n  \
+             - at `/licensing/powerPages/payAsYouGo`: \"no\" is not of type \"boolean\"\n",
+            path.display()
+        )
+    );
+}

@@ -278,6 +278,9 @@ fn outputs(args: &Args) -> Result<Vec<(Format, Option<PathBuf>)>> {
             if seen.contains(&path) {
                 bail!("two outputs go to `{}`: give each its own file", path.display());
             }
+            if path.is_dir() {
+                bail!("cannot write `{}`: it is a folder", path.display());
+            }
             seen.push(path);
         }
     }

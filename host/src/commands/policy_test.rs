@@ -315,14 +315,13 @@ impl ExpectedFinding {
                 .is_none_or(|part| finding.message.contains(part.as_str()))
     }
 
-    fn describe(&self) -> String {
-        let mut text = format!(
-            "{:<8} {:<8} {}#{}",
-            self.rule,
-            self.severity.as_str(),
-            self.document.as_deref().unwrap_or("*"),
-            self.pointer
-        );
+    fn describe(&self, show_document: bool) -> String {
+        let place = match (&self.document, show_document) {
+            (Some(document), _) => format!("{document}#{}", self.pointer),
+            (None, true) => format!("(any document)#{}", self.pointer),
+            (None, false) => self.pointer.clone(),
+        };
+        let mut text = format!("{:<8} {:<8} {place}", self.rule, self.severity.as_str());
         if let Some(message) = &self.message {
             write!(text, "  message containing {message:?}").expect("writing to a String");
         }
@@ -330,13 +329,17 @@ impl ExpectedFinding {
     }
 }
 
-fn describe_finding(finding: &Finding) -> String {
+/// A finding on one line. The document is named when the case has several.
+fn describe_finding(finding: &Finding, show_document: bool) -> String {
+    let place = if show_document {
+        format!("{}#{}", finding.document, finding.pointer)
+    } else {
+        finding.pointer.clone()
+    };
     format!(
-        "{:<8} {:<8} {}#{}  {:?}",
+        "{:<8} {:<8} {place}  {:?}",
         finding.rule_id,
         finding.severity.as_str(),
-        finding.document,
-        finding.pointer,
         finding.message
     )
 }
@@ -532,7 +535,7 @@ fn run_case(engine: &Engine, policy: &Policy, dir: &Path) -> (Outcome, Vec<Strin
             }
         }
     };
-    (compare(&case.expected, result), rules)
+    (compare(&case.expected, result, case.inputs.len() > 1), rules)
 }
 
 /// Settings checks as `check` makes them: the policy's schema, then `validate-settings`.
@@ -552,7 +555,13 @@ fn check_settings(engine: &Engine, policy: &Policy, settings: &Value) -> Result<
         .map_err(|message| format!("invalid settings: {message}"))
 }
 
-fn compare(expected: &Expected, result: Result<Vec<Finding>, String>) -> Outcome {
+/// Compares what the policy did with what the case expects. `show_documents`: name
+/// the document of each finding in the diff (the case has several).
+fn compare(
+    expected: &Expected,
+    result: Result<Vec<Finding>, String>,
+    show_documents: bool,
+) -> Outcome {
     match (result, &expected.error) {
         (Err(error), Some(part)) if error.contains(part.as_str()) => Outcome::Passed(0),
         (Err(error), Some(part)) => Outcome::Failed(vec![format!(
@@ -568,7 +577,7 @@ fn compare(expected: &Expected, result: Result<Vec<Finding>, String>) -> Outcome
             lines.extend(
                 findings
                     .iter()
-                    .map(|finding| format!("unexpected  {}", describe_finding(finding))),
+                    .map(|finding| format!("unexpected  {}", describe_finding(finding, show_documents))),
             );
             Outcome::Failed(lines)
         }
@@ -592,11 +601,12 @@ fn compare(expected: &Expected, result: Result<Vec<Finding>, String>) -> Outcome
             }
             let mut lines: Vec<String> = missing
                 .iter()
-                .map(|want| format!("missing     {}", want.describe()))
+                .map(|want| format!("missing     {}", want.describe(show_documents)))
                 .collect();
             lines.extend(
-                left.iter()
-                    .map(|finding| format!("unexpected  {}", describe_finding(finding))),
+                left.iter().map(|finding| {
+                    format!("unexpected  {}", describe_finding(finding, show_documents))
+                }),
             );
             Outcome::Failed(lines)
         }
@@ -730,12 +740,17 @@ impl Summary<'_> {
         )
         .expect("writing to a String");
         out.push_str("    <properties>\n");
-        for (name, value) in [
+        let untested = self.untested.join(" ");
+        let mut properties = vec![
             ("version", info.version.as_str()),
             ("sha256", self.policy.sha256.as_str()),
-            ("component", &self.component.display().to_string()),
-            ("untested-rules", &self.untested.join(" ")),
-        ] {
+        ];
+        let component = self.component.display().to_string();
+        properties.push(("component", &component));
+        if !untested.is_empty() {
+            properties.push(("untested-rules", &untested));
+        }
+        for (name, value) in properties {
             writeln!(
                 out,
                 "      <property name=\"{name}\" value=\"{}\"/>",
@@ -833,20 +848,33 @@ mod tests {
             finding("A1", Severity::Warning, "/x", "the second one"),
             finding("A1", Severity::Warning, "/x", "the first one"),
         ];
-        assert!(matches!(compare(&expected, Ok(actual)), Outcome::Passed(2)));
+        assert!(matches!(
+            compare(&expected, Ok(actual), false),
+            Outcome::Passed(2)
+        ));
     }
 
     #[test]
     fn a_mismatch_lists_missing_and_unexpected_findings() {
         let expected = expect("findings:\n- {rule: A1, severity: error, pointer: /x}\n");
         let actual = vec![finding("A1", Severity::Warning, "/x", "oops")];
-        let Outcome::Failed(lines) = compare(&expected, Ok(actual)) else {
+        let Outcome::Failed(lines) = compare(&expected, Ok(actual.clone()), false) else {
             panic!("the case must fail");
         };
         assert_eq!(
             lines,
             [
-                "missing     A1       error    *#/x",
+                "missing     A1       error    /x",
+                "unexpected  A1       warning  /x  \"oops\"",
+            ]
+        );
+        let Outcome::Failed(lines) = compare(&expected, Ok(actual), true) else {
+            panic!("the case must fail");
+        };
+        assert_eq!(
+            lines,
+            [
+                "missing     A1       error    (any document)#/x",
                 "unexpected  A1       warning  environment#/x  \"oops\"",
             ]
         );
@@ -856,14 +884,17 @@ mod tests {
     fn an_expected_error_must_happen_and_say_the_words() {
         let expected = expect("error: rejected");
         assert!(matches!(
-            compare(&expected, Err("invalid settings: rejected it".into())),
+            compare(&expected, Err("invalid settings: rejected it".into()), false),
             Outcome::Passed(0)
         ));
         assert!(matches!(
-            compare(&expected, Err("trapped".into())),
+            compare(&expected, Err("trapped".into()), false),
             Outcome::Failed(_)
         ));
-        assert!(matches!(compare(&expected, Ok(Vec::new())), Outcome::Failed(_)));
+        assert!(matches!(
+            compare(&expected, Ok(Vec::new()), false),
+            Outcome::Failed(_)
+        ));
     }
 
     #[test]

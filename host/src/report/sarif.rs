@@ -121,7 +121,7 @@ fn descriptor(policy: &str, rule: &RuleInfo) -> Value {
         "id": rule.id,
         "name": pascal_case(&rule.title),
         "shortDescription": { "text": rule.title },
-        "fullDescription": { "text": first_paragraph(&plain_text(&rule.help)) },
+        "fullDescription": { "text": plain_text(&first_paragraph(&rule.help)) },
         "help": { "text": plain_text(&rule.help), "markdown": rule.help },
         "defaultConfiguration": { "level": level(rule.default_severity) },
         "properties": { "policy": policy },
@@ -258,10 +258,22 @@ fn pascal_case(title: &str) -> String {
         .collect()
 }
 
-/// Markdown as plain text: code spans, emphasis and link syntax removed.
+/// Markdown as plain text: heading marks, code spans, emphasis and link syntax removed.
 fn plain_text(markdown: &str) -> String {
+    let unheaded: Vec<&str> = markdown
+        .split('\n')
+        .map(|line| {
+            let text = line.trim_start_matches('#');
+            if text.len() < line.len() && text.starts_with(' ') {
+                text.trim_start()
+            } else {
+                line
+            }
+        })
+        .collect();
+    let markdown = unheaded.join("\n");
     let mut out = String::with_capacity(markdown.len());
-    let mut rest = markdown;
+    let mut rest = markdown.as_str();
     while let Some(open) = rest.find('[') {
         let (before, after) = rest.split_at(open);
         out.push_str(before);
@@ -288,11 +300,13 @@ fn plain_text(markdown: &str) -> String {
     out.replace("**", "").replace('`', "")
 }
 
-fn first_paragraph(text: &str) -> String {
-    text.split("\n\n")
+/// The first paragraph that is not a heading (`What it checks`, in the rule docs).
+fn first_paragraph(markdown: &str) -> String {
+    markdown
+        .split("\n\n")
         .map(str::trim)
-        .find(|paragraph| !paragraph.is_empty())
-        .unwrap_or(text)
+        .find(|paragraph| !paragraph.is_empty() && !paragraph.starts_with('#'))
+        .unwrap_or(markdown)
         .replace('\n', " ")
 }
 
@@ -318,6 +332,11 @@ mod tests {
             "Run every map; see the docs (https://x.test/a)."
         );
         assert_eq!(plain_text("a [b] c"), "a [b] c");
+        assert_eq!(plain_text("## What it checks\n\n#1 text"), "What it checks\n\n#1 text");
+        assert_eq!(
+            first_paragraph("## What it checks\n\nA **map**\nthat runs.\n\n## Why"),
+            "A **map** that runs."
+        );
         assert_eq!(pascal_case("Required dual-write maps"), "RequiredDualWriteMaps");
     }
 }
