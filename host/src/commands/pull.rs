@@ -87,9 +87,14 @@ pub fn run(args: Args) -> Result<u8> {
     let store = Store::open()?;
     let url = &reference.url;
 
+    let mut lock = Lockfile::load(&args.lockfile)?;
+    // Pulled before, from this URL, with this digest: no need to ask the server again.
+    // Otherwise download, even when the store has the bytes: a lockfile entry says
+    // that this URL serves them.
+    let locked = lock.find(url).is_some_and(|entry| entry.sha256 == sha256);
     let (bytes, fresh) = match store.read(&sha256) {
-        Some(bytes) => (bytes, false),
-        None => {
+        Some(bytes) if locked => (bytes, false),
+        _ => {
             let bytes = download(url, timeout)?;
             verify(url, &bytes, &sha256)?;
             (bytes, true)
@@ -107,12 +112,14 @@ pub fn run(args: Args) -> Result<u8> {
         store.path(&sha256)
     };
 
-    let mut lock = Lockfile::load(&args.lockfile)?;
     lock.record(LockedPolicy {
         url: url.clone(),
         sha256: sha256.clone(),
         size: bytes.len() as u64,
-        pulled_at: rfc3339(SystemTime::now()),
+        pulled_at: match lock.find(url) {
+            Some(entry) if !fresh => entry.pulled_at.clone(),
+            _ => rfc3339(SystemTime::now()),
+        },
         name: Some(policy.info.name.clone()),
         version: Some(policy.info.version.clone()),
     });
@@ -120,7 +127,7 @@ pub fn run(args: Args) -> Result<u8> {
 
     let text = format!(
         "{} `{url}`\n  policy   {} {}\n  sha256   {sha256}\n  size     {} bytes\n  stored   {}\n  locked   {}\n",
-        if fresh { "pulled" } else { "already in the store:" },
+        if fresh { "pulled" } else { "already pulled" },
         policy.info.name,
         policy.info.version,
         bytes.len(),

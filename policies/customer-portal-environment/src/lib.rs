@@ -209,9 +209,9 @@ fn check_link(env: &Doc<'_>) -> Vec<Finding> {
                 ),
             )
             .remediation(format!(
-                "stop the maps, unlink and reset the dual-write connection, and link \
-                 `{fno_url}` to this environment (after a database copy between environments \
-                 the old link comes along); or export the snapshot of the environment you meant"
+                "stop the maps, reset the dual-write connection and link `{fno_url}` to this \
+                 environment (a database copied from another environment keeps that \
+                 environment's link); or export the snapshot of the environment you meant"
             )),
         ],
         Some(_) => Vec::new(),
