@@ -217,8 +217,19 @@ fn junit_has_a_test_case_per_rule_and_input() {
         })
         .count();
     assert_eq!(with("skipped"), site_rules);
-    let passed = cases.len() - with("failure") - with("skipped");
-    assert!(passed > 10, "{passed} passes");
+    // Passes are test cases too, so dashboards count them.
+    let passed = cases
+        .iter()
+        .filter(|case| {
+            !case.children().any(|child| {
+                child.has_tag_name("failure")
+                    || child.has_tag_name("skipped")
+                    || child.has_tag_name("error")
+            })
+        })
+        .count();
+    assert_eq!(passed, rules.len() - 6 - site_rules);
+    assert!(passed > 0);
 
     let cp004 = cases
         .iter()

@@ -181,7 +181,8 @@ fn sdk_path(given: Option<&Path>) -> Result<String> {
     };
     let manifest = dir.join("Cargo.toml");
     let is_sdk = manifest.is_file()
-        && preflight_componentize::package_name(&manifest).is_ok_and(|name| name == "preflight-sdk");
+        && preflight_componentize::package_name(&manifest)
+            .is_ok_and(|name| name == "preflight-sdk");
     if !is_sdk {
         bail!(
             "`{}` is not the preflight SDK (the `guest/` folder of a preflight checkout): {hint}",
@@ -221,8 +222,7 @@ pub fn build_crate(dir: &Path, output: Option<PathBuf>) -> Result<PathBuf> {
         remap: vec![(dir.clone(), "/policy".to_owned())],
     })?;
     let policy = built.into_iter().next().context("cargo built nothing")?;
-    let output =
-        output.unwrap_or_else(|| target_dir.join(format!("{}.wasm", policy.lib_name)));
+    let output = output.unwrap_or_else(|| target_dir.join(format!("{}.wasm", policy.lib_name)));
     super::write_bytes(&output, &policy.component)?;
     eprintln!(
         "built `{}` ({} bytes, sha256 {})",

@@ -535,7 +535,10 @@ fn run_case(engine: &Engine, policy: &Policy, dir: &Path) -> (Outcome, Vec<Strin
             }
         }
     };
-    (compare(&case.expected, result, case.inputs.len() > 1), rules)
+    (
+        compare(&case.expected, result, case.inputs.len() > 1),
+        rules,
+    )
 }
 
 /// Settings checks as `check` makes them: the policy's schema, then `validate-settings`.
@@ -574,11 +577,9 @@ fn compare(
                 findings.len(),
                 if findings.len() == 1 { "" } else { "s" }
             )];
-            lines.extend(
-                findings
-                    .iter()
-                    .map(|finding| format!("unexpected  {}", describe_finding(finding, show_documents))),
-            );
+            lines.extend(findings.iter().map(|finding| {
+                format!("unexpected  {}", describe_finding(finding, show_documents))
+            }));
             Outcome::Failed(lines)
         }
         (Ok(findings), None) => {
@@ -603,11 +604,9 @@ fn compare(
                 .iter()
                 .map(|want| format!("missing     {}", want.describe(show_documents)))
                 .collect();
-            lines.extend(
-                left.iter().map(|finding| {
-                    format!("unexpected  {}", describe_finding(finding, show_documents))
-                }),
-            );
+            lines.extend(left.iter().map(|finding| {
+                format!("unexpected  {}", describe_finding(finding, show_documents))
+            }));
             Outcome::Failed(lines)
         }
     }
@@ -619,11 +618,7 @@ fn untested_rules(policy: &Policy, results: &[CaseResult]) -> Vec<String> {
         .info
         .rules
         .iter()
-        .filter(|rule| {
-            !results
-                .iter()
-                .any(|result| result.rules.iter().any(|id| *id == rule.id))
-        })
+        .filter(|rule| !results.iter().any(|result| result.rules.contains(&rule.id)))
         .map(|rule| rule.id.clone())
         .collect()
 }
@@ -884,7 +879,11 @@ mod tests {
     fn an_expected_error_must_happen_and_say_the_words() {
         let expected = expect("error: rejected");
         assert!(matches!(
-            compare(&expected, Err("invalid settings: rejected it".into()), false),
+            compare(
+                &expected,
+                Err("invalid settings: rejected it".into()),
+                false
+            ),
             Outcome::Passed(0)
         ));
         assert!(matches!(
@@ -899,6 +898,9 @@ mod tests {
 
     #[test]
     fn xml_is_escaped() {
-        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+        assert_eq!(
+            xml("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
     }
 }

@@ -104,7 +104,11 @@ pub fn run(args: Args) -> Result<u8> {
     // into the compile cache, so the first `check` that uses it starts fast.
     let engine = PolicyArgs::defaults().engine()?;
     let policy = engine
-        .load(PolicySource::File(PathBuf::from(url)), &bytes, Some(&sha256))
+        .load(
+            PolicySource::File(PathBuf::from(url)),
+            &bytes,
+            Some(&sha256),
+        )
         .map_err(|err| anyhow!("`{url}` {err}; nothing was stored"))?;
     let path = if fresh {
         store.put(&sha256, &bytes)?
@@ -154,9 +158,8 @@ pub fn resolve(text: &str) -> Result<PathBuf> {
             let lockfile = Path::new(LOCKFILE);
             let lock = Lockfile::load(lockfile)?;
             match lock.find(url) {
-                Some(entry) => parse_digest(&entry.sha256).with_context(|| {
-                    format!("`{}`: the entry for `{url}`", lockfile.display())
-                })?,
+                Some(entry) => parse_digest(&entry.sha256)
+                    .with_context(|| format!("`{}`: the entry for `{url}`", lockfile.display()))?,
                 None => bail!(
                     "the policy `{url}` is not pinned: add `#sha256=<digest>` to it, or run \
                      `preflight policy pull {url} --sha256 <digest>` to record it in `{LOCKFILE}`"
@@ -169,9 +172,11 @@ pub fn resolve(text: &str) -> Result<PathBuf> {
         return Ok(store.path(&sha256));
     }
     let timeout = match std::env::var(TIMEOUT_ENV) {
-        Ok(text) => timeout(text.trim().parse().map_err(|_| {
-            anyhow!("{TIMEOUT_ENV} is `{text}`, not a number of seconds")
-        })?)?,
+        Ok(text) => timeout(
+            text.trim()
+                .parse()
+                .map_err(|_| anyhow!("{TIMEOUT_ENV} is `{text}`, not a number of seconds"))?,
+        )?,
         Err(_) => timeout(DEFAULT_TIMEOUT_SECONDS)?,
     };
     eprintln!("pulling `{url}` into the policy store");
@@ -344,9 +349,8 @@ impl Store {
     }
 
     pub fn open() -> Result<Store> {
-        let dir = Store::default_dir().context(
-            "there is no cache directory for the policy store: set PREFLIGHT_CACHE_DIR",
-        )?;
+        let dir = Store::default_dir()
+            .context("there is no cache directory for the policy store: set PREFLIGHT_CACHE_DIR")?;
         Ok(Store { dir })
     }
 
@@ -534,7 +538,10 @@ mod tests {
             .collect();
         assert_eq!(
             urls,
-            [("https://a.test/p.wasm", "2"), ("https://b.test/p.wasm", "3")]
+            [
+                ("https://a.test/p.wasm", "2"),
+                ("https://b.test/p.wasm", "3")
+            ]
         );
     }
 }

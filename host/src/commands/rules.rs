@@ -53,12 +53,20 @@ pub fn run(args: Args) -> Result<u8> {
         }
         Format::Text => {
             let mut out = String::new();
+            let width = loaded
+                .iter()
+                .filter_map(|entry| match entry {
+                    Loaded::Ready(policy) => Some(policy.info.name.len()),
+                    Loaded::Failed { .. } => None,
+                })
+                .max()
+                .unwrap_or(0);
             for entry in &loaded {
                 match entry {
                     Loaded::Ready(policy) => {
                         for rule in &policy.info.rules {
                             out.push_str(&format!(
-                                "{:<8} {:<8} {:<28} {}\n",
+                                "{:<8} {:<8} {:<width$} {}\n",
                                 rule.id,
                                 rule.default_severity.as_str(),
                                 policy.info.name,

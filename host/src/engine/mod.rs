@@ -417,8 +417,9 @@ impl Engine {
                     return PolicyRun {
                         status: Status::Skipped,
                         reason: Some(format!(
-                            "needs the `{0}` document, which was not given (--{0})",
-                            need.name
+                            "needs the `{}` document, which was not given (--{})",
+                            need.name,
+                            if need.name == "environment" { "env" } else { need.name.as_str() }
                         )),
                         findings: Vec::new(),
                         duration: started.elapsed(),

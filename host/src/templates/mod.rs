@@ -62,7 +62,10 @@ impl Vars<'_> {
 /// The files of a Rust policy project: (path under the project, contents).
 pub fn rust(vars: &Vars<'_>) -> Vec<(&'static str, String)> {
     let mut files = vec![
-        ("Cargo.toml", vars.fill(include_str!("rust/Cargo.toml.tmpl"))),
+        (
+            "Cargo.toml",
+            vars.fill(include_str!("rust/Cargo.toml.tmpl")),
+        ),
         ("src/lib.rs", vars.fill(include_str!("rust/lib.rs.tmpl"))),
         ("README.md", vars.fill(include_str!("rust/README.md.tmpl"))),
         (".gitignore", vars.fill(include_str!("rust/gitignore.tmpl"))),
@@ -74,7 +77,10 @@ pub fn rust(vars: &Vars<'_>) -> Vec<(&'static str, String)> {
 /// The files of a JavaScript policy project: (path under the project, contents).
 pub fn js(vars: &Vars<'_>) -> Vec<(&'static str, String)> {
     let mut files = vec![
-        ("package.json", vars.fill(include_str!("js/package.json.tmpl"))),
+        (
+            "package.json",
+            vars.fill(include_str!("js/package.json.tmpl")),
+        ),
         ("policy.js", vars.fill(include_str!("js/policy.js.tmpl"))),
         ("wit/policy.wit", WIT.to_owned()),
         ("README.md", vars.fill(include_str!("js/README.md.tmpl"))),
@@ -98,11 +104,22 @@ mod tests {
             assert!(!text.contains("{{"), "`{path}` has an unfilled placeholder");
         }
         let rust = rust(&vars);
-        let manifest = &rust.iter().find(|(path, _)| *path == "Cargo.toml").unwrap().1;
+        let manifest = &rust
+            .iter()
+            .find(|(path, _)| *path == "Cargo.toml")
+            .unwrap()
+            .1;
         assert!(manifest.contains("name = \"acme-checks\""), "{manifest}");
-        assert!(manifest.contains("path = '/opt/preflight/guest'"), "{manifest}");
+        assert!(
+            manifest.contains("path = '/opt/preflight/guest'"),
+            "{manifest}"
+        );
         let js = js(&vars);
-        let package = &js.iter().find(|(path, _)| *path == "package.json").unwrap().1;
+        let package = &js
+            .iter()
+            .find(|(path, _)| *path == "package.json")
+            .unwrap()
+            .1;
         let package: serde_json::Value = serde_json::from_str(package).unwrap();
         assert_eq!(package["preflight"]["component"], "dist/acme-checks.wasm");
         assert_eq!(

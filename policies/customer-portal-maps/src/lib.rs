@@ -200,6 +200,11 @@ impl Policy for CustomerPortalMaps {
         let env = input.document("environment")?;
         let maps_node = env.at("/dualWrite/maps");
         let maps: Vec<Node<'_>> = maps_node.items().collect();
+        // Findings about a missing map point at the closest place that exists.
+        let missing_at = [maps_node.clone(), env.at("/dualWrite"), env.root()]
+            .into_iter()
+            .find(Node::exists)
+            .unwrap_or_else(|| env.root());
         let mut findings = Vec::new();
 
         for requirement in requirements(settings) {
@@ -215,7 +220,7 @@ impl Policy for CustomerPortalMaps {
                     .map(|id| format!("`{}`", id.display()))
                     .collect();
                 findings.push(
-                    maps_node
+                    missing_at
                         .finding(
                             &MAPS_RUNNING,
                             format!(
