@@ -102,7 +102,20 @@ fn json_report_has_the_documented_shape() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["tool", "inputs", "policies", "findings", "summary"]);
+    assert_eq!(
+        keys,
+        [
+            "tool",
+            "startedAt",
+            "endedAt",
+            "inputs",
+            "settings",
+            "waivers",
+            "policies",
+            "findings",
+            "summary"
+        ]
+    );
 
     assert_eq!(report["tool"]["name"], "preflight");
     assert!(

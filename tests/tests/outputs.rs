@@ -116,7 +116,10 @@ fn sarif_is_valid_and_has_every_rule_and_the_lines() {
         assert_eq!(result["message"]["text"], finding["message"]);
         let location = &result["locations"][0]["physicalLocation"];
         assert_eq!(location["artifactLocation"]["uri"], NOT_READY);
-        assert!(location["region"]["startLine"].as_u64().unwrap() > 1, "{result}");
+        assert!(
+            location["region"]["startLine"].as_u64().unwrap() > 1,
+            "{result}"
+        );
         assert_eq!(result["properties"]["policy"], finding["policy"]);
         assert_eq!(result["properties"]["pointer"], finding["pointer"]);
     }
@@ -253,7 +256,10 @@ fn junit_has_a_test_case_per_rule_and_input() {
     assert_eq!(failure.attribute("message"), Some("3 findings"));
     let text = failure.text().unwrap();
     assert!(
-        text.contains(&format!("--> {NOT_READY}:{}#/dualWrite/maps/9/state", line_of(NOT_READY, "CDS Contacts V2", "\"state\""))),
+        text.contains(&format!(
+            "--> {NOT_READY}:{}#/dualWrite/maps/9/state",
+            line_of(NOT_READY, "CDS Contacts V2", "\"state\"")
+        )),
         "{text}"
     );
     let cp002 = cases
@@ -292,7 +298,10 @@ fn junit_reports_a_policy_error_as_an_error() {
         .unwrap();
     assert_ne!(suite.attribute("errors"), Some("0"));
     assert_eq!(suite.attribute("errors"), suite.attribute("tests"));
-    assert_eq!(xml.root_element().attribute("errors"), suite.attribute("errors"));
+    assert_eq!(
+        xml.root_element().attribute("errors"),
+        suite.attribute("errors")
+    );
 }
 
 /// The annotations of the not-ready example, line for line: each finding on its
@@ -305,8 +314,14 @@ fn github_annotations_for_the_not_ready_example() {
     assert_snapshot("check-contoso-not-ready.github.txt", &out.stdout);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 9);
-    assert_eq!(lines.iter().filter(|l| l.starts_with("::error ")).count(), 8);
-    assert_eq!(lines.iter().filter(|l| l.starts_with("::warning ")).count(), 1);
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::error ")).count(),
+        8
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::warning ")).count(),
+        1
+    );
     let paused = format!(
         "::error file={NOT_READY},line={},title=CP004::the Contacts map `CDS Contacts V2 \
          (contacts)` is paused: ",
@@ -330,8 +345,14 @@ fn markdown_summary_has_the_verdict_and_the_findings() {
         md.contains("❌ **gate FAILED**: findings at or above `error`"),
         "{md}"
     );
-    assert!(md.contains("| Severity | Rule | Message | Location |"), "{md}");
-    let rows = md.lines().filter(|line| line.starts_with("| error |")).count();
+    assert!(
+        md.contains("| Severity | Rule | Message | Location |"),
+        "{md}"
+    );
+    let rows = md
+        .lines()
+        .filter(|line| line.starts_with("| error |"))
+        .count();
     assert_eq!(rows, 8, "{md}");
     assert!(md.contains("### Policies that did not run"), "{md}");
     assert!(
@@ -464,7 +485,10 @@ fn an_output_that_cannot_be_written_stops_the_check_before_it_runs() {
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
-        format!("error: cannot write `{}`: it is a folder\n", blocked.display())
+        format!(
+            "error: cannot write `{}`: it is a folder\n",
+            blocked.display()
+        )
     );
     // Nothing was written, not even the SARIF file that could have been.
     let left: Vec<String> = std::fs::read_dir(dir.path())
@@ -529,7 +553,11 @@ fn json_report_records_the_evidence_and_verify_report_checks_it() {
 
     // The evidence: tool, times, inputs, settings (file and effective values), policies.
     assert!(report["tool"]["version"].is_string());
-    assert!(is_rfc3339_utc(&report["startedAt"]), "{}", report["startedAt"]);
+    assert!(
+        is_rfc3339_utc(&report["startedAt"]),
+        "{}",
+        report["startedAt"]
+    );
     assert!(is_rfc3339_utc(&report["endedAt"]), "{}", report["endedAt"]);
     assert!(report["startedAt"].as_str() <= report["endedAt"].as_str());
     assert_eq!(report["inputs"][0]["sha256"], sha256_of(&env));
@@ -563,10 +591,22 @@ fn json_report_records_the_evidence_and_verify_report_checks_it() {
     let policies = report["policies"].as_array().unwrap().len();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(lines.len(), 2 + policies + 1, "{}", out.stdout);
-    assert_eq!(lines[0], format!("{} (environment): unchanged", env.display()));
-    assert_eq!(lines[1], format!("{} (settings): unchanged", settings.display()));
+    assert_eq!(
+        lines[0],
+        format!("{} (environment): unchanged", env.display())
+    );
+    assert_eq!(
+        lines[1],
+        format!("{} (settings): unchanged", settings.display())
+    );
     assert!(
-        lines.contains(&format!("{} (policy example-naming): unchanged", fixtures::RUST_MINIMAL).as_str()),
+        lines.contains(
+            &format!(
+                "{} (policy example-naming): unchanged",
+                fixtures::RUST_MINIMAL
+            )
+            .as_str()
+        ),
         "{}",
         out.stdout
     );
@@ -597,9 +637,13 @@ fn json_report_records_the_evidence_and_verify_report_checks_it() {
             sha256_of(&env)
         )
     );
-    assert!(out.stdout.contains(&format!("{} (settings): unchanged", settings.display())));
     assert!(
-        out.stdout.ends_with(&format!("1 of {} files changed or missing\n", 2 + policies)),
+        out.stdout
+            .contains(&format!("{} (settings): unchanged", settings.display()))
+    );
+    assert!(
+        out.stdout
+            .ends_with(&format!("1 of {} files changed or missing\n", 2 + policies)),
         "{}",
         out.stdout
     );
@@ -647,8 +691,10 @@ fn verify_report_needs_a_report() {
     let out = preflight(["verify-report", report.to_str().unwrap()]);
     out.assert_code(0);
     assert!(
-        out.stdout
-            .starts_with(&format!("{} (environment): unchanged\n", preflight_e2e::READY)),
+        out.stdout.starts_with(&format!(
+            "{} (environment): unchanged\n",
+            preflight_e2e::READY
+        )),
         "{}",
         out.stdout
     );

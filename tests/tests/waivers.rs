@@ -101,7 +101,13 @@ fn waived_findings_stay_in_the_report_and_do_not_fail_the_gate() {
     let without = preflight(["check", "--env", NOT_READY, "--format", "json"]);
     without.assert_code(1);
     let out = preflight([
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "json",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "json",
     ]);
     out.assert_code(0);
     assert_eq!(out.stderr, "");
@@ -170,11 +176,20 @@ fn waived_findings_stay_in_the_report_and_do_not_fail_the_gate() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.ends_with("gate passed: no finding at or above `error`\n"));
+    assert!(
+        out.stdout
+            .ends_with("gate passed: no finding at or above `error`\n")
+    );
 
     // SARIF: accepted suppressions; GitHub: no annotation for a waived finding.
     let out = preflight([
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "sarif",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "sarif",
     ]);
     let sarif = out.json();
     let suppressed = sarif["runs"][0]["results"]
@@ -185,7 +200,13 @@ fn waived_findings_stay_in_the_report_and_do_not_fail_the_gate() {
         .count();
     assert_eq!(suppressed, 8);
     let out = preflight([
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "github",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "github",
     ]);
     assert!(out.stdout.starts_with("::warning "), "{}", out.stdout);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
@@ -197,7 +218,13 @@ fn an_expired_waiver_warns_and_no_longer_waives() {
     let file = write(dir.path(), "waivers.yaml", &waivers_yaml("2030-06-30", ""));
     let waivers = file.to_str().unwrap();
     let args = [
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "json",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "json",
     ];
 
     // On its last day it still applies.
@@ -262,7 +289,13 @@ fn a_waiver_that_waives_nothing_is_reported() {
     );
     let waivers = file.to_str().unwrap();
     let out = preflight([
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "json",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "json",
     ]);
     // Information only: the gate still passes.
     out.assert_code(0);
@@ -279,7 +312,13 @@ fn a_waiver_that_waives_nothing_is_reported() {
 
     // SARIF points at the waiver's line in the waivers file.
     let out = preflight([
-        "check", "--env", NOT_READY, "--waivers", waivers, "--format", "sarif",
+        "check",
+        "--env",
+        NOT_READY,
+        "--waivers",
+        waivers,
+        "--format",
+        "sarif",
     ]);
     let sarif = out.json();
     let result = sarif["runs"][0]["results"]

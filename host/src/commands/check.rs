@@ -24,15 +24,21 @@ impl OutputSpec {
     fn parse(text: &str) -> Result<OutputSpec, String> {
         use clap::ValueEnum;
         let (name, path) = match text.split_once('=') {
-            Some((name, path)) if path.is_empty() => {
+            Some((name, "")) => {
                 return Err(format!("`{name}=` names no file: write `{name}=FILE`"));
             }
             Some((name, path)) => (name, Some(PathBuf::from(path))),
             None => (text, None),
         };
         let format = Format::from_str(name, true).map_err(|_| {
-            let known: Vec<&str> = Format::value_variants().iter().map(|f| f.as_str()).collect();
-            format!("unknown format `{name}`: expected one of {}", known.join(", "))
+            let known: Vec<&str> = Format::value_variants()
+                .iter()
+                .map(|f| f.as_str())
+                .collect();
+            format!(
+                "unknown format `{name}`: expected one of {}",
+                known.join(", ")
+            )
         })?;
         Ok(OutputSpec { format, path })
     }
@@ -194,7 +200,10 @@ pub fn run(args: Args) -> Result<u8> {
         waivers.apply(&mut findings, &context, &today)
     });
     let settings = SettingsRecord {
-        path: settings.path.as_ref().map(|path| path.display().to_string()),
+        path: settings
+            .path
+            .as_ref()
+            .map(|path| path.display().to_string()),
         sha256: settings.sha256.clone(),
         policies: loaded
             .iter()
@@ -250,7 +259,11 @@ fn outputs(args: &Args) -> Result<Vec<(Format, Option<PathBuf>)>> {
             "--format {} all go to {}: only one format can; give the others a file, \
              e.g. `--format {}={}`",
             names.join(", "),
-            if args.output.is_some() { "--output" } else { "stdout" },
+            if args.output.is_some() {
+                "--output"
+            } else {
+                "stdout"
+            },
             names[1],
             match bare[1] {
                 Format::Text => "report.txt",
@@ -271,12 +284,20 @@ fn outputs(args: &Args) -> Result<Vec<(Format, Option<PathBuf>)>> {
     let mut seen: Vec<&PathBuf> = Vec::new();
     let outputs: Vec<(Format, Option<PathBuf>)> = specs
         .iter()
-        .map(|spec| (spec.format, spec.path.clone().or_else(|| args.output.clone())))
+        .map(|spec| {
+            (
+                spec.format,
+                spec.path.clone().or_else(|| args.output.clone()),
+            )
+        })
         .collect();
     for (_, path) in &outputs {
         if let Some(path) = path {
             if seen.contains(&path) {
-                bail!("two outputs go to `{}`: give each its own file", path.display());
+                bail!(
+                    "two outputs go to `{}`: give each its own file",
+                    path.display()
+                );
             }
             if path.is_dir() {
                 bail!("cannot write `{}`: it is a folder", path.display());

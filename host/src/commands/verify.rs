@@ -49,8 +49,8 @@ pub fn run(args: Args) -> Result<u8> {
             err.column()
         )
     })?;
-    let recorded = recorded(&report)
-        .with_context(|| format!("`{shown}` is not a preflight JSON report"))?;
+    let recorded =
+        recorded(&report).with_context(|| format!("`{shown}` is not a preflight JSON report"))?;
 
     let mut out = String::new();
     let mut changed = 0;

@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn escapes_like_the_actions_toolkit() {
-        assert_eq!(data("100% done\r\nnext: a, b"), "100%25 done%0D%0Anext: a, b");
+        assert_eq!(
+            data("100% done\r\nnext: a, b"),
+            "100%25 done%0D%0Anext: a, b"
+        );
         assert_eq!(property("C:\\a,b%\n"), "C%3A\\a%2Cb%25%0A");
     }
 }

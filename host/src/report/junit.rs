@@ -48,7 +48,12 @@ pub fn render(report: &Report) -> String {
         let inputs: Vec<(&str, &str)> = report
             .inputs
             .iter()
-            .filter(|input| policy.documents.iter().any(|need| need.name == input.document))
+            .filter(|input| {
+                policy
+                    .documents
+                    .iter()
+                    .any(|need| need.name == input.document)
+            })
             .map(|input| (input.document.as_str(), input.path.as_str()))
             .collect();
         let mut properties = vec![("source", policy.source.clone())];
@@ -69,13 +74,18 @@ pub fn render(report: &Report) -> String {
                 notes: Vec::new(),
             }]
         } else {
-            cases(report, &policy.name, &policy.rules, &inputs, &findings, |_| {
-                match policy.status {
+            cases(
+                report,
+                &policy.name,
+                &policy.rules,
+                &inputs,
+                &findings,
+                |_| match policy.status {
                     Status::Ok => None,
                     Status::Skipped => Some(Outcome::Skipped(reason.clone())),
                     Status::Error => Some(Outcome::Error(reason.clone())),
-                }
-            })
+                },
+            )
         };
         suites.push(Suite {
             name: policy.name.clone(),
@@ -171,7 +181,10 @@ pub fn render(report: &Report) -> String {
             let notes = if case.notes.is_empty() {
                 String::new()
             } else {
-                format!("      <system-out>{}</system-out>\n", text(&case.notes.join("\n")))
+                format!(
+                    "      <system-out>{}</system-out>\n",
+                    text(&case.notes.join("\n"))
+                )
             };
             if body.is_empty() && notes.is_empty() {
                 out.push_str("/>\n");
@@ -224,8 +237,11 @@ fn cases(
             let fails = |finding: &ReportFinding| {
                 finding.waiver.is_none() && threshold.is_some_and(|t| finding.severity >= t)
             };
-            let failing: Vec<&ReportFinding> =
-                mine.iter().copied().filter(|finding| fails(finding)).collect();
+            let failing: Vec<&ReportFinding> = mine
+                .iter()
+                .copied()
+                .filter(|finding| fails(finding))
+                .collect();
             let notes: Vec<String> = mine
                 .iter()
                 .copied()

@@ -128,7 +128,11 @@ fn location(finding: &ReportFinding) -> String {
     if finding.pointer.is_empty() {
         format!("`{}`", code(&finding.place()))
     } else {
-        format!("`{}`<br>`{}`", code(&finding.place()), code(&finding.pointer))
+        format!(
+            "`{}`<br>`{}`",
+            code(&finding.place()),
+            code(&finding.pointer)
+        )
     }
 }
 
@@ -144,7 +148,9 @@ fn cell(text: &str) -> String {
 
 /// Text inside a code span in a table cell: only pipes and backticks need care.
 fn code(text: &str) -> String {
-    text.replace('|', "\\|").replace('`', "'").replace('\n', " ")
+    text.replace('|', "\\|")
+        .replace('`', "'")
+        .replace('\n', " ")
 }
 
 #[cfg(test)]

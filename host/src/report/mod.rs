@@ -3,8 +3,8 @@
 //! Actions annotations, Markdown. Waivers and the evidence of a check live here too.
 
 mod github;
-pub mod lines;
 mod junit;
+pub mod lines;
 mod markdown;
 mod sarif;
 mod text;
@@ -409,7 +409,11 @@ impl Report {
             .iter()
             .flat_map(|policy| policy.rules.iter().map(|rule| (policy.name.as_str(), rule)))
             .collect();
-        rules.extend(waivers::preflight_rules().iter().map(|rule| (waivers::PREFLIGHT, rule)));
+        rules.extend(
+            waivers::preflight_rules()
+                .iter()
+                .map(|rule| (waivers::PREFLIGHT, rule)),
+        );
         rules
     }
 }

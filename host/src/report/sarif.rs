@@ -322,7 +322,10 @@ mod tests {
         );
         assert_eq!(uri("./my env/a#b.yaml"), "my%20env/a%23b.yaml");
         assert_eq!(uri("/tmp/x.json"), "file:///tmp/x.json");
-        assert_eq!(uri(r"C:\snapshots\env.json"), "file:///C:/snapshots/env.json");
+        assert_eq!(
+            uri(r"C:\snapshots\env.json"),
+            "file:///C:/snapshots/env.json"
+        );
     }
 
     #[test]
@@ -332,11 +335,17 @@ mod tests {
             "Run every map; see the docs (https://x.test/a)."
         );
         assert_eq!(plain_text("a [b] c"), "a [b] c");
-        assert_eq!(plain_text("## What it checks\n\n#1 text"), "What it checks\n\n#1 text");
+        assert_eq!(
+            plain_text("## What it checks\n\n#1 text"),
+            "What it checks\n\n#1 text"
+        );
         assert_eq!(
             first_paragraph("## What it checks\n\nA **map**\nthat runs.\n\n## Why"),
             "A **map** that runs."
         );
-        assert_eq!(pascal_case("Required dual-write maps"), "RequiredDualWriteMaps");
+        assert_eq!(
+            pascal_case("Required dual-write maps"),
+            "RequiredDualWriteMaps"
+        );
     }
 }

@@ -54,7 +54,11 @@ pub fn render_text(report: &Report, color: bool) -> String {
             "{}{}{} {}",
             style.severity(finding.severity),
             style.bold(&format!("[{}]:", finding.rule_id)),
-            if finding.waiver.is_some() { " (waived)" } else { "" },
+            if finding.waiver.is_some() {
+                " (waived)"
+            } else {
+                ""
+            },
             finding.message
         );
         let place = match finding.pointer.is_empty() {

@@ -400,7 +400,10 @@ impl Waiver {
                     .into(),
             ));
         };
-        if let Some(key) = members.keys().find(|key| !ENTRY_KEYS.contains(&key.as_str())) {
+        if let Some(key) = members
+            .keys()
+            .find(|key| !ENTRY_KEYS.contains(&key.as_str()))
+        {
             return Err((
                 format!("{entry}/{}", escape(key)),
                 format!(
@@ -476,7 +479,12 @@ impl Scope {
                 return Err((pointer.to_owned(), format!("`scope` is missing: {needs}")));
             }
             Some(Value::Object(members)) => members,
-            Some(_) => return Err((pointer.to_owned(), format!("`scope` must be an object: {needs}"))),
+            Some(_) => {
+                return Err((
+                    pointer.to_owned(),
+                    format!("`scope` must be an object: {needs}"),
+                ));
+            }
         };
         if members.is_empty() {
             return Err((pointer.to_owned(), format!("`scope` is empty: {needs}")));
@@ -493,7 +501,10 @@ impl Scope {
             }) else {
                 return Err((
                     at,
-                    format!("unknown key `{key}` (a scope has {})", SCOPE_KEYS.map(|k| format!("`{k}`")).join(", ")),
+                    format!(
+                        "unknown key `{key}` (a scope has {})",
+                        SCOPE_KEYS.map(|k| format!("`{k}`")).join(", ")
+                    ),
                 ));
             };
             let Value::String(text) = value else {
@@ -646,9 +657,18 @@ mod tests {
 
     #[test]
     fn globs_match_within_and_across_segments() {
-        assert!(pointer_matches("/dualWrite/maps/9/state", "/dualWrite/maps/9/state"));
-        assert!(pointer_matches("/dualWrite/maps/*/state", "/dualWrite/maps/12/state"));
-        assert!(!pointer_matches("/dualWrite/maps/*", "/dualWrite/maps/12/state"));
+        assert!(pointer_matches(
+            "/dualWrite/maps/9/state",
+            "/dualWrite/maps/9/state"
+        ));
+        assert!(pointer_matches(
+            "/dualWrite/maps/*/state",
+            "/dualWrite/maps/12/state"
+        ));
+        assert!(!pointer_matches(
+            "/dualWrite/maps/*",
+            "/dualWrite/maps/12/state"
+        ));
         assert!(pointer_matches("/dualWrite/**", "/dualWrite/maps/12/state"));
         assert!(pointer_matches("/dualWrite/**", "/dualWrite"));
         assert!(pointer_matches("/**/state", "/dualWrite/maps/1/state"));
@@ -753,13 +773,34 @@ mod tests {
         let err = check(&format!(
             r#"{{"waivers": [{ok}, {{"rule": "CP004", "scope": {{"pointer": "/a"}}, "reason": "r", "expires": "2030-01-01"}}]}}"#
         ));
-        assert!(err.contains("invalid waiver at `/waivers/1/owner`: `owner` is missing"), "{err}");
-        let err = check(&format!(r#"{{"waivers": [{ok}, {ok}, {}]}}"#, ok.replace("2030-01-01", "2030-02-30")));
-        assert!(err.contains("at `/waivers/2/expires`: `2030-02-30` is not a date"), "{err}");
-        let err = check(&format!(r#"{{"waivers": [{}]}}"#, ok.replace(r#"{"document": "environment"}"#, "{}")));
-        assert!(err.contains("at `/waivers/0/scope`: `scope` is empty"), "{err}");
-        let err = check(&format!(r#"{{"waivers": [{}]}}"#, ok.replace("document", "documnet")));
-        assert!(err.contains("at `/waivers/0/scope/documnet`: unknown key"), "{err}");
+        assert!(
+            err.contains("invalid waiver at `/waivers/1/owner`: `owner` is missing"),
+            "{err}"
+        );
+        let err = check(&format!(
+            r#"{{"waivers": [{ok}, {ok}, {}]}}"#,
+            ok.replace("2030-01-01", "2030-02-30")
+        ));
+        assert!(
+            err.contains("at `/waivers/2/expires`: `2030-02-30` is not a date"),
+            "{err}"
+        );
+        let err = check(&format!(
+            r#"{{"waivers": [{}]}}"#,
+            ok.replace(r#"{"document": "environment"}"#, "{}")
+        ));
+        assert!(
+            err.contains("at `/waivers/0/scope`: `scope` is empty"),
+            "{err}"
+        );
+        let err = check(&format!(
+            r#"{{"waivers": [{}]}}"#,
+            ok.replace("document", "documnet")
+        ));
+        assert!(
+            err.contains("at `/waivers/0/scope/documnet`: unknown key"),
+            "{err}"
+        );
         let err = check(r#"{"waiver": []}"#);
         assert!(err.contains("at `/waiver`: unknown key `waiver`"), "{err}");
         assert!(err.starts_with(&format!("`{}`", path.display())), "{err}");
