@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("host/ sits in the workspace").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("host/ sits in the workspace")
+        .to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
 
     for watched in ["policies", "guest", "wit", "Cargo.lock"] {
@@ -30,14 +33,20 @@ fn main() {
     })
     .unwrap_or_else(|err| panic!("building the built-in policies: {err:#}"));
 
-    let mut code = String::from("/// The built-in policies: (file name, component bytes, sha256).\n");
+    let mut code =
+        String::from("/// The built-in policies: (file name, component bytes, sha256).\n");
     code.push_str("pub static BUILTIN_POLICIES: &[(&str, &[u8], &str)] = &[\n");
     for policy in &built {
         let file = format!("{}.wasm", policy.lib_name);
         let path = out_dir.join(&file);
         std::fs::write(&path, &policy.component).expect("writing a built-in component");
         let digest = hex::encode(Sha256::digest(&policy.component));
-        writeln!(code, "    ({file:?}, include_bytes!({:?}), {digest:?}),", path.display()).unwrap();
+        writeln!(
+            code,
+            "    ({file:?}, include_bytes!({:?}), {digest:?}),",
+            path.display()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("builtin_policies.rs"), code).expect("writing builtin_policies.rs");

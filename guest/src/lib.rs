@@ -66,8 +66,8 @@ pub use wit::{EvaluationError, Severity, Value};
 /// Everything a policy file usually needs.
 pub mod prelude {
     pub use crate::{
-        Doc, EvaluationError, Finding, Info, Input, Need, NoSettings, Node, Policy, Rule,
-        Severity, Value, log,
+        Doc, EvaluationError, Finding, Info, Input, Need, NoSettings, Node, Policy, Rule, Severity,
+        Value, log,
     };
 }
 
@@ -194,8 +194,10 @@ pub trait Policy {
     }
 
     /// Evaluates the input documents.
-    fn evaluate(input: &Input<'_>, settings: &Self::Settings)
-    -> Result<Vec<Finding>, EvaluationError>;
+    fn evaluate(
+        input: &Input<'_>,
+        settings: &Self::Settings,
+    ) -> Result<Vec<Finding>, EvaluationError>;
 }
 
 /// The documents given to one evaluation.
@@ -207,9 +209,8 @@ impl<'a> Input<'a> {
     /// A required document. Its absence is an error (the host normally skips the
     /// policy before that can happen).
     pub fn document(&self, name: &str) -> Result<&Doc<'a>, EvaluationError> {
-        self.optional(name).ok_or_else(|| {
-            EvaluationError::Failed(format!("the `{name}` document was not given"))
-        })
+        self.optional(name)
+            .ok_or_else(|| EvaluationError::Failed(format!("the `{name}` document was not given")))
     }
 
     /// A document the policy can do without.

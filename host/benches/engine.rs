@@ -65,8 +65,12 @@ fn environment(example: &str) -> Vec<Document> {
 
 /// Builds the benchmark policy into `<target>/bench-guest` (cargo makes it once).
 fn bench_guest() -> Vec<u8> {
+    // The bench runs as `<target>/<profile>/deps/engine-<hash>`.
     let exe = std::env::current_exe().expect("the bench executable");
-    let target = preflight_componentize::enclosing_target_dir(&exe);
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<bench>");
     let built = preflight_componentize::build(&preflight_componentize::Build {
         manifest_path: Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/json-guest/Cargo.toml"),
         packages: Vec::new(),

@@ -8,10 +8,10 @@
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
 }
-pub mod engine;
-pub mod model;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod inputs;
+pub mod model;
 pub mod report;
 pub mod templates;

@@ -119,7 +119,11 @@ fn rules_lists_the_example_rule() {
     // With the built-in pack, the policy column is as wide as the longest name.
     let last = out.stdout.lines().last().unwrap_or_default();
     let columns: Vec<&str> = last.split_whitespace().collect();
-    assert_eq!(columns[..3], ["EX001", "warning", "example-naming"], "{last}");
+    assert_eq!(
+        columns[..3],
+        ["EX001", "warning", "example-naming"],
+        "{last}"
+    );
     assert!(
         last.ends_with(" Environment display name follows the naming convention"),
         "{last}"

@@ -123,7 +123,8 @@ pub fn build(spec: &Build) -> Result<Vec<Built>> {
         .arg("--profile")
         .arg("policy");
     for (key, value) in PROFILE {
-        cmd.arg("--config").arg(format!("profile.policy.{key}={value}"));
+        cmd.arg("--config")
+            .arg(format!("profile.policy.{key}={value}"));
     }
     for package in &spec.packages {
         cmd.arg("-p").arg(package);

@@ -145,7 +145,8 @@ pub fn run(args: Args) -> Result<u8> {
     for entry in &loaded {
         match entry {
             Loaded::Ready(policy) => {
-                let run = engine.evaluate(policy, &documents, &settings.for_policy(&policy.info.name));
+                let run =
+                    engine.evaluate(policy, &documents, &settings.for_policy(&policy.info.name));
                 if args.verbose {
                     log_run(policy, &run);
                 }
@@ -337,7 +338,11 @@ fn log_run(policy: &Policy, run: &PolicyRun) {
         run.duration.as_secs_f64() * 1e3,
         run.fuel_used,
         run.findings.len(),
-        if policy.from_cache { " (compiled code from cache)" } else { "" }
+        if policy.from_cache {
+            " (compiled code from cache)"
+        } else {
+            ""
+        }
     );
     for line in &run.logs {
         eprintln!("[{}] {}: {}", policy.info.name, line.level, line.message);
@@ -347,10 +352,10 @@ fn log_run(policy: &Policy, run: &PolicyRun) {
 /// Settings are user input: every problem is reported before any policy runs, with
 /// the settings file and the JSON pointer, and ends the check with exit 2.
 fn check_settings(engine: &Engine, loaded: &[Loaded], settings: &Settings) -> Result<()> {
-    let file = settings
-        .path
-        .as_ref()
-        .map_or_else(|| "settings".to_owned(), |path| format!("`{}`", path.display()));
+    let file = settings.path.as_ref().map_or_else(
+        || "settings".to_owned(),
+        |path| format!("`{}`", path.display()),
+    );
     let ready: Vec<&Policy> = loaded
         .iter()
         .filter_map(|entry| match entry {
@@ -360,7 +365,10 @@ fn check_settings(engine: &Engine, loaded: &[Loaded], settings: &Settings) -> Re
         .collect();
     for name in settings.by_policy.keys() {
         if !ready.iter().any(|policy| &policy.info.name == name) {
-            let known: Vec<&str> = ready.iter().map(|policy| policy.info.name.as_str()).collect();
+            let known: Vec<&str> = ready
+                .iter()
+                .map(|policy| policy.info.name.as_str())
+                .collect();
             bail!(
                 "{file}: settings for `{name}`, which is not a loaded policy (loaded: {})",
                 known.join(", ")

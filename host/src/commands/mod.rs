@@ -110,7 +110,10 @@ impl PolicyArgs {
                     .collect();
                 found.sort();
                 if found.is_empty() {
-                    bail!("the policy folder `{}` has no `.wasm` files", path.display());
+                    bail!(
+                        "the policy folder `{}` has no `.wasm` files",
+                        path.display()
+                    );
                 }
                 files.extend(found);
             } else if path.is_file() {
@@ -126,7 +129,10 @@ impl PolicyArgs {
 /// A policy that loaded, or the reason it did not.
 pub enum Loaded {
     Ready(Box<Policy>),
-    Failed { source: PolicySource, reason: String },
+    Failed {
+        source: PolicySource,
+        reason: String,
+    },
 }
 
 /// Loads the built-in pack (unless `--no-builtin`) and every `--policy`. A policy

@@ -211,12 +211,10 @@ fn build_js(dir: &Path) -> Result<PathBuf> {
         return Ok(component);
     }
     if !dir.join("node_modules").is_dir() {
-        let install = if dir.join("package-lock.json").is_file() {
-            "ci"
-        } else {
-            "install"
-        };
-        npm(dir, &[install])?;
+        // `npm install`, not `npm ci`: it installs the versions package-lock.json pins,
+        // and tolerates what `npm ci` refuses with componentize-js 0.23, an optional
+        // platform package whose version was never published.
+        npm(dir, &["install", "--no-audit", "--no-fund"])?;
     }
     npm(dir, &["run", "build"])?;
     if !component.is_file() {

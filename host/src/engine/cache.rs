@@ -30,11 +30,7 @@ impl Cache {
     pub fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Cache {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = format!(
-            "{}-{:016x}",
-            env!("CARGO_PKG_VERSION"),
-            hasher.finish()
-        );
+        let engine_key = format!("{}-{:016x}", env!("CARGO_PKG_VERSION"), hasher.finish());
         Cache { dir, engine_key }
     }
 

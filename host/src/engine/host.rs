@@ -38,14 +38,26 @@ pub struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         if desired > self.memory {
-            return Err(wasmtime::Error::new(MemoryLimitExceeded { limit: self.memory }));
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit: self.memory,
+            }));
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> Result<bool> {
         Ok(desired <= self.table_elements)
     }
 
@@ -120,7 +132,10 @@ impl HostState {
 
     /// Moves what the policy wrote to stdout and stderr (WASI) into its log lines.
     pub fn collect_output(&mut self) {
-        for (level, pipe) in [("stdout", self.stdout.take()), ("stderr", self.stderr.take())] {
+        for (level, pipe) in [
+            ("stdout", self.stdout.take()),
+            ("stderr", self.stderr.take()),
+        ] {
             let Some(pipe) = pipe else { continue };
             let text = String::from_utf8_lossy(&pipe.contents()).into_owned();
             for line in text.lines().filter(|line| !line.is_empty()) {
@@ -185,18 +200,30 @@ impl documents::HostDocument for HostState {
         Ok(self.document(&handle)?.name.clone())
     }
 
-    fn get(&mut self, handle: Resource<DocumentHandle>, pointer: String) -> Result<Option<types::Value>> {
+    fn get(
+        &mut self,
+        handle: Resource<DocumentHandle>,
+        pointer: String,
+    ) -> Result<Option<types::Value>> {
         Ok(self.document(&handle)?.value.pointer(&pointer).map(shallow))
     }
 
-    fn keys(&mut self, handle: Resource<DocumentHandle>, pointer: String) -> Result<Option<Vec<String>>> {
+    fn keys(
+        &mut self,
+        handle: Resource<DocumentHandle>,
+        pointer: String,
+    ) -> Result<Option<Vec<String>>> {
         Ok(match self.document(&handle)?.value.pointer(&pointer) {
             Some(Value::Object(members)) => Some(members.keys().cloned().collect()),
             _ => None,
         })
     }
 
-    fn to_json(&mut self, handle: Resource<DocumentHandle>, pointer: String) -> Result<Option<String>> {
+    fn to_json(
+        &mut self,
+        handle: Resource<DocumentHandle>,
+        pointer: String,
+    ) -> Result<Option<String>> {
         match self.document(&handle)?.value.pointer(&pointer) {
             Some(value) => Ok(Some(serde_json::to_string(value)?)),
             None => Ok(None),

@@ -7,8 +7,7 @@ mod host;
 pub use cache::Cache;
 
 use crate::model::{
-    DocumentNeed, Finding, LogLine, PolicyInfo, PolicyRun, PolicySource, RuleInfo, Severity,
-    Status,
+    DocumentNeed, Finding, LogLine, PolicyInfo, PolicyRun, PolicySource, RuleInfo, Severity, Status,
 };
 use host::{DocumentHandle, HostState, Limiter, MemoryLimitExceeded};
 use serde_json::Value;
@@ -229,9 +228,7 @@ impl Engine {
             |state| state,
         )?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        let cache = options
-            .cache_dir
-            .map(|dir| Cache::new(dir, &engine));
+        let cache = options.cache_dir.map(|dir| Cache::new(dir, &engine));
         let ticker = EpochTicker::start(engine.clone());
         Ok(Engine {
             engine,
@@ -325,15 +322,17 @@ impl Engine {
             memory: self.limits.memory,
             table_elements: 1_000_000,
         };
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(limiter, self.limits.log_bytes),
-        );
+        let mut store = Store::new(&self.engine, HostState::new(limiter, self.limits.log_bytes));
         store.limiter(|state| &mut state.limiter);
         store
             .set_fuel(self.limits.fuel)
             .expect("fuel is enabled in the config");
-        let ticks = self.limits.timeout.as_millis().div_ceil(TICK.as_millis()).max(1);
+        let ticks = self
+            .limits
+            .timeout
+            .as_millis()
+            .div_ceil(TICK.as_millis())
+            .max(1);
         // wasmtime adds the current epoch to this: leave room so the sum cannot wrap
         // into a deadline in the past (which interrupts every call at once).
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
@@ -400,7 +399,10 @@ impl Engine {
         }) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(message)) => Err(message),
-            Err(err) => Err(format!("`validate-settings` {}", self.describe(err, &store))),
+            Err(err) => Err(format!(
+                "`validate-settings` {}",
+                self.describe(err, &store)
+            )),
         }
     }
 
@@ -419,7 +421,11 @@ impl Engine {
                         reason: Some(format!(
                             "needs the `{}` document, which was not given (--{})",
                             need.name,
-                            if need.name == "environment" { "env" } else { need.name.as_str() }
+                            if need.name == "environment" {
+                                "env"
+                            } else {
+                                need.name.as_str()
+                            }
                         )),
                         findings: Vec::new(),
                         duration: started.elapsed(),
@@ -559,7 +565,9 @@ fn severity(severity: wit::Severity) -> Severity {
 
 fn evaluation_error(err: wit::EvaluationError) -> String {
     match err {
-        wit::EvaluationError::InvalidSettings(message) => format!("rejected its settings: {message}"),
+        wit::EvaluationError::InvalidSettings(message) => {
+            format!("rejected its settings: {message}")
+        }
         wit::EvaluationError::InvalidDocument(problem) => format!(
             "cannot read the `{}` document at `{}`: {}",
             problem.document, problem.pointer, problem.message

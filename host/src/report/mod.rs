@@ -425,9 +425,15 @@ mod tests {
 
     #[test]
     fn pointers_order_array_indexes_as_numbers() {
-        assert_eq!(pointer_order("/maps/9/state", "/maps/11/state"), Ordering::Less);
+        assert_eq!(
+            pointer_order("/maps/9/state", "/maps/11/state"),
+            Ordering::Less
+        );
         assert_eq!(pointer_order("/maps", "/maps/0"), Ordering::Less);
         assert_eq!(pointer_order("/a/b", "/a/b"), Ordering::Equal);
-        assert_eq!(pointer_order("/solutions/2", "/environment"), Ordering::Greater);
+        assert_eq!(
+            pointer_order("/solutions/2", "/environment"),
+            Ordering::Greater
+        );
     }
 }

@@ -6,6 +6,10 @@
 /// `examples/policies/js-naming` example is built and tested with).
 pub const COMPONENTIZE_JS_VERSION: &str = "0.23.0";
 
+/// The preview2-shim version a JavaScript project installs beside componentize-js:
+/// componentize-js 0.23 needs it at build time but does not depend on it.
+pub const PREVIEW2_SHIM_VERSION: &str = "0.25.0";
+
 /// The WIT contract, copied into a JavaScript project (componentize-js reads it).
 const WIT: &str = include_str!("../../../wit/policy.wit");
 
@@ -56,6 +60,7 @@ impl Vars<'_> {
             .replace("{{crate_name}}", &self.name.replace('-', "_"))
             .replace("{{sdk_path}}", self.sdk_path)
             .replace("{{componentize_js_version}}", COMPONENTIZE_JS_VERSION)
+            .replace("{{preview2_shim_version}}", PREVIEW2_SHIM_VERSION)
     }
 }
 
@@ -126,5 +131,11 @@ mod tests {
             package["devDependencies"]["@bytecodealliance/componentize-js"],
             COMPONENTIZE_JS_VERSION
         );
+        // The example is built and tested with the same versions.
+        let example: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../examples/policies/js-naming/package.json"
+        ))
+        .unwrap();
+        assert_eq!(example["devDependencies"], package["devDependencies"]);
     }
 }

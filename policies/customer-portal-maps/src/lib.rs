@@ -128,11 +128,13 @@ fn matches(node: &Node<'_>, id: &MapId) -> bool {
 }
 
 fn find<'d>(maps: &[Node<'d>], id: &MapId) -> Option<Found<'d>> {
-    maps.iter().find(|node| matches(node, id)).map(|node| Found {
-        node: node.clone(),
-        name: node.get("name").str().unwrap_or_else(|| id.display()),
-        state: node.get("state").str().unwrap_or_default(),
-    })
+    maps.iter()
+        .find(|node| matches(node, id))
+        .map(|node| Found {
+            node: node.clone(),
+            name: node.get("name").str().unwrap_or_else(|| id.display()),
+            state: node.get("state").str().unwrap_or_default(),
+        })
 }
 
 /// The message and the fix for a map that exists but does not run.
@@ -243,8 +245,10 @@ impl Policy for CustomerPortalMaps {
                 [] => findings.push(not_running(requirement.label, &found[0])),
                 [_] => {}
                 [.., last] => {
-                    let names: Vec<String> =
-                        running.iter().map(|map| format!("`{}`", map.name)).collect();
+                    let names: Vec<String> = running
+                        .iter()
+                        .map(|map| format!("`{}`", map.name))
+                        .collect();
                     findings.push(
                         last.node
                             .get("state")
