@@ -36,6 +36,13 @@ fn s(path: &Path) -> &str {
 fn missing_environment_file_is_named() {
     let out = preflight(["check", "--env", "examples/nowhere/environment.json"]);
     assert_usage_error(&out, &["cannot read `examples/nowhere/environment.json`"]);
+    // The operating system's reason is said once, not repeated by the error chain.
+    assert_eq!(
+        out.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

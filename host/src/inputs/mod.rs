@@ -23,7 +23,7 @@ pub struct Input {
 /// Why an input could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,
