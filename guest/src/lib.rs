@@ -385,6 +385,40 @@ impl<'d> Node<'d> {
     }
 }
 
+/// Text helpers shared by policies.
+pub mod text {
+    /// Folds runs of white space to one space and lowercases, for comparing names
+    /// as people type them (`CDS  Contacts V2` equals `cds contacts v2`).
+    pub fn normalise(text: &str) -> String {
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    }
+}
+
+/// Dotted version numbers (`1.0.16.0`, `10.0.41`), compared part by part as numbers.
+pub mod version {
+    use std::cmp::Ordering;
+
+    /// The numeric parts; `None` when a part is not a number.
+    pub fn parse(text: &str) -> Option<Vec<u64>> {
+        text.trim()
+            .split('.')
+            .map(|part| part.parse().ok())
+            .collect()
+    }
+
+    /// Compares two parsed versions; missing trailing parts count as zero.
+    pub fn compare(a: &[u64], b: &[u64]) -> Ordering {
+        let len = a.len().max(b.len());
+        (0..len)
+            .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
+}
+
 /// Log levels for [`log`].
 pub use host_log::Level;
 

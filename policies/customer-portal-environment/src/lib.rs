@@ -4,7 +4,8 @@
 //! site already.
 
 use preflight_sdk::prelude::*;
-use std::cmp::Ordering;
+use preflight_sdk::text::normalise;
+use preflight_sdk::version::{compare, parse as parse_version};
 
 const DATAVERSE: Rule = Rule {
     id: "CP006",
@@ -88,13 +89,6 @@ fn default_templates() -> Vec<String> {
     .to_vec()
 }
 
-fn normalise(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
-}
-
 /// A URL compared loosely: no scheme, no trailing `/`, lowercase.
 fn same_url(a: &str, b: &str) -> bool {
     let key = |url: &str| {
@@ -106,21 +100,6 @@ fn same_url(a: &str, b: &str) -> bool {
         url.trim_end_matches('/').to_owned()
     };
     key(a) == key(b)
-}
-
-fn parse_version(text: &str) -> Option<Vec<u64>> {
-    text.trim()
-        .split('.')
-        .map(|part| part.parse().ok())
-        .collect()
-}
-
-fn compare(a: &[u64], b: &[u64]) -> Ordering {
-    let len = a.len().max(b.len());
-    (0..len)
-        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
-        .find(|ordering| ordering.is_ne())
-        .unwrap_or(Ordering::Equal)
 }
 
 /// CP006: Dataverse with Dynamics 365 apps.

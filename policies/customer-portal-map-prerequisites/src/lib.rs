@@ -2,6 +2,7 @@
 //! currencies, customer groups, units...) exist and are running.
 
 use preflight_sdk::prelude::*;
+use preflight_sdk::text::normalise;
 
 const PREREQUISITES: Rule = Rule {
     id: "CP005",
@@ -141,13 +142,6 @@ struct Settings {
     /// Added to `maps`.
     #[serde(default)]
     extra_maps: Vec<Prerequisite>,
-}
-
-fn normalise(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 /// Whether the snapshot's map is this prerequisite: by entity and table, or by the

@@ -1,6 +1,7 @@
 //! The dual-write table maps the Customer portal needs exist and are running.
 
 use preflight_sdk::prelude::*;
+use preflight_sdk::text::normalise;
 
 const MAPS_RUNNING: Rule = Rule {
     id: "CP004",
@@ -103,13 +104,6 @@ struct Found<'d> {
     node: Node<'d>,
     name: String,
     state: String,
-}
-
-fn normalise(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 fn matches(node: &Node<'_>, id: &MapId) -> bool {

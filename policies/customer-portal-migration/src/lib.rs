@@ -5,6 +5,7 @@
 //! snapshot of the **target** environment).
 
 use preflight_sdk::prelude::*;
+use preflight_sdk::text::normalise;
 
 const MIGRATE: &str = "https://learn.microsoft.com/power-pages/admin/migrate-site-configuration";
 
@@ -60,13 +61,6 @@ fn default_template_names() -> Vec<String> {
     ]
     .map(str::to_owned)
     .to_vec()
-}
-
-fn normalise(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
 }
 
 /// The first of these members that holds a string.

@@ -3,7 +3,7 @@
 //! Prospect-to-cash solution is gone.
 
 use preflight_sdk::prelude::*;
-use std::cmp::Ordering;
+use preflight_sdk::version::{compare, parse as parse_version};
 
 const CORE: Rule = Rule {
     id: "CP002",
@@ -177,23 +177,6 @@ fn find<'a, 'd>(solutions: &'a [Installed<'d>], unique_name: &str) -> Option<&'a
     solutions
         .iter()
         .find(|solution| solution.unique_name.eq_ignore_ascii_case(unique_name))
-}
-
-/// A dotted version as numbers (`1.0.24062.1`); `None` when it is not one.
-fn parse_version(text: &str) -> Option<Vec<u64>> {
-    text.trim()
-        .split('.')
-        .map(|part| part.parse().ok())
-        .collect()
-}
-
-/// Compares dotted versions numerically, missing parts counting as 0.
-fn compare(a: &[u64], b: &[u64]) -> Ordering {
-    let len = a.len().max(b.len());
-    (0..len)
-        .map(|i| a.get(i).unwrap_or(&0).cmp(b.get(i).unwrap_or(&0)))
-        .find(|ordering| ordering.is_ne())
-        .unwrap_or(Ordering::Equal)
 }
 
 fn quoted(names: &[&str]) -> String {
