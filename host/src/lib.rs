@@ -8,6 +8,7 @@
 pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
 }
+pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod engine;

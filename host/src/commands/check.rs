@@ -351,7 +351,11 @@ fn log_run(policy: &Policy, run: &PolicyRun) {
 
 /// Settings are user input: every problem is reported before any policy runs, with
 /// the settings file and the JSON pointer, and ends the check with exit 2.
-fn check_settings(engine: &Engine, loaded: &[Loaded], settings: &Settings) -> Result<()> {
+pub(crate) fn check_settings(
+    engine: &Engine,
+    loaded: &[Loaded],
+    settings: &Settings,
+) -> Result<()> {
     let file = settings.path.as_ref().map_or_else(
         || "settings".to_owned(),
         |path| format!("`{}`", path.display()),

@@ -1,6 +1,9 @@
 //! One file per subcommand, plus what several of them share.
 
+pub mod audit;
 pub mod check;
+pub mod import;
+pub mod merge;
 pub mod plan;
 pub mod policy;
 pub mod policy_test;
@@ -196,8 +199,18 @@ pub fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
-/// Writes bytes to a file atomically.
+/// Whether `path` exists and is not a regular file (`/dev/null`, a FIFO, a
+/// terminal): written in place, never replaced by a rename.
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// Writes bytes to a file atomically (a device or a FIFO is written in place).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    if is_special(path) {
+        return std::fs::write(path, bytes)
+            .with_context(|| format!("cannot write `{}`", path.display()));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

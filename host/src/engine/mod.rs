@@ -196,6 +196,42 @@ pub struct Engine {
     _ticker: EpochTicker,
 }
 
+/// A live instance of a policy and its store, kept between evaluations.
+struct Live {
+    store: Store<HostState>,
+    instance: bindings::Policy,
+}
+
+/// Evaluations that keep one live instance per policy instead of instantiating for
+/// every call: what `audit` uses for thousands of snapshots. Each call still gets
+/// full fuel, a fresh deadline, empty logs and only its own documents; an instance
+/// that trapped is thrown away and the next call instantiates anew. What an instance
+/// keeps in its own memory between calls is the policy's business: policies must not
+/// carry state from one evaluation to the next (the SDK keeps only parsed settings),
+/// and `audit --isolate` gives every evaluation a fresh instance, as `check` does.
+/// One `Runner` per thread; they share the [`Engine`].
+pub struct Runner<'e> {
+    engine: &'e Engine,
+    live: Vec<Option<Live>>,
+}
+
+impl Runner<'_> {
+    /// Evaluates the policy at `slot` (a stable index, one per policy) on the documents.
+    pub fn evaluate(
+        &mut self,
+        slot: usize,
+        policy: &Policy,
+        documents: &[Document],
+        settings: &str,
+    ) -> PolicyRun {
+        if self.live.len() <= slot {
+            self.live.resize_with(slot + 1, || None);
+        }
+        self.engine
+            .evaluate_in(&mut self.live[slot], policy, documents, settings, true)
+    }
+}
+
 /// What went wrong in a call into a policy.
 enum CallError {
     /// A trap, a limit, or a host error while the guest ran.
@@ -327,17 +363,21 @@ impl Engine {
         store
             .set_fuel(self.limits.fuel)
             .expect("fuel is enabled in the config");
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// The timeout in epoch ticks. wasmtime adds the current epoch to this: leave room
+    /// so the sum cannot wrap into a deadline in the past (which interrupts every call).
+    fn deadline_ticks(&self) -> u64 {
         let ticks = self
             .limits
             .timeout
             .as_millis()
             .div_ceil(TICK.as_millis())
             .max(1);
-        // wasmtime adds the current epoch to this: leave room so the sum cannot wrap
-        // into a deadline in the past (which interrupts every call at once).
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2));
-        store.epoch_deadline_trap();
-        store
+        u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2)
     }
 
     fn call<T>(
@@ -406,9 +446,32 @@ impl Engine {
         }
     }
 
-    /// Evaluates one policy on the documents. Never panics and never fails: every
-    /// outcome, however the policy misbehaves, is a [`PolicyRun`].
+    /// Evaluates one policy on the documents, in a fresh instance. Never panics and
+    /// never fails: every outcome, however the policy misbehaves, is a [`PolicyRun`].
     pub fn evaluate(&self, policy: &Policy, documents: &[Document], settings: &str) -> PolicyRun {
+        let mut live = None;
+        self.evaluate_in(&mut live, policy, documents, settings, false)
+    }
+
+    /// A set of evaluations that keeps one live instance per policy (see [`Runner`]).
+    pub fn runner(&self) -> Runner<'_> {
+        Runner {
+            engine: self,
+            live: Vec::new(),
+        }
+    }
+
+    /// Runs `evaluate` in `live` (instantiated first when `None`). With `keep`, the
+    /// instance is left in `live` for the next evaluation, unless the call trapped:
+    /// a trapped instance is never entered again.
+    fn evaluate_in(
+        &self,
+        live: &mut Option<Live>,
+        policy: &Policy,
+        documents: &[Document],
+        settings: &str,
+        keep: bool,
+    ) -> PolicyRun {
         let started = Instant::now();
         let mut given = Vec::new();
         for need in &policy.info.documents {
@@ -436,7 +499,16 @@ impl Engine {
             }
         }
 
-        let mut store = self.store();
+        let (mut store, instance) = match live.take() {
+            Some(Live {
+                mut store,
+                instance,
+            }) => {
+                self.reset(&mut store);
+                (store, Some(instance))
+            }
+            None => (self.store(), None),
+        };
         let handles: Result<Vec<Resource<DocumentHandle>>, _> = given
             .iter()
             .map(|doc| {
@@ -446,14 +518,19 @@ impl Engine {
                 })
             })
             .collect();
+        let mut instance = instance;
         let result = match handles {
             Ok(handles) => self.call(&mut store, |store| {
-                let instance = policy.pre.instantiate(&mut *store)?;
+                let instance = match &instance {
+                    Some(instance) => instance,
+                    None => instance.insert(policy.pre.instantiate(&mut *store)?),
+                };
                 instance.call_evaluate(&mut *store, &handles, settings)
             }),
             Err(err) => Err(CallError::Wasm(err.into())),
         };
         let fuel_used = self.limits.fuel - store.get_fuel().unwrap_or(0);
+        let trapped = result.is_err();
         let (status, reason, findings) = match result {
             Ok(Ok(findings)) => match self.check_findings(policy, &given, findings) {
                 Ok(findings) => (Status::Ok, None, findings),
@@ -470,6 +547,11 @@ impl Engine {
                 message: format!("{dropped} more messages were dropped (log limit)"),
             });
         }
+        if keep && !trapped {
+            if let Some(instance) = instance {
+                *live = Some(Live { store, instance });
+            }
+        }
         PolicyRun {
             status,
             reason,
@@ -478,6 +560,17 @@ impl Engine {
             fuel_used,
             logs,
         }
+    }
+
+    /// Makes a used store ready for the next call: full fuel, a new deadline and
+    /// empty logs. (A document handle the guest did not drop stays in its table; it
+    /// gives the policy nothing it was not already shown.)
+    fn reset(&self, store: &mut Store<HostState>) {
+        store
+            .set_fuel(self.limits.fuel)
+            .expect("fuel is enabled in the config");
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.data_mut().logs = host::Logs::new(self.limits.log_bytes);
     }
 
     /// Findings are data from an untrusted guest: check every one against the limits

@@ -1,6 +1,7 @@
 //! Input documents and settings: read once, parsed once, with errors that name the
 //! file and the place in it.
 
+pub mod raw;
 pub mod schema;
 pub mod site;
 
@@ -84,7 +85,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, InputError> {
 }
 
 /// serde's messages end with " at line X column Y"; we print the place ourselves.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.find(" at line ") {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),

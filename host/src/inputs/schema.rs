@@ -103,6 +103,12 @@ pub fn environment_violations(value: &Value) -> Vec<Violation> {
     violations
 }
 
+/// Whether `value` matches the environment snapshot schema: the fast path, with no
+/// error collected (an audit of thousands of snapshots asks this first).
+pub fn is_valid_environment(value: &Value) -> bool {
+    compiled().validator.is_valid(value)
+}
+
 /// Checks an `--env` document. The error lists every violation (up to ten).
 pub fn check_environment(input: &Input) -> Result<(), SchemaError> {
     let violations = environment_violations(&input.value);

@@ -14,7 +14,7 @@ pub use text::render_text;
 pub use waivers::{AppliedWaiver, WaiversRecord};
 
 use crate::model::{DocumentNeed, Finding, LogLine, RuleInfo, Severity, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
 
 /// An output format of `check`.
@@ -48,7 +48,7 @@ impl Format {
 }
 
 /// When the gate fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     Error,
@@ -79,7 +79,7 @@ impl FailOn {
 }
 
 /// The outcome of the gate, and the process exit code that goes with it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gate {
     /// Exit 0.
@@ -121,7 +121,7 @@ impl Tool {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputRecord {
     pub document: String,
     pub path: String,
@@ -153,7 +153,7 @@ pub struct PolicyRecord {
 }
 
 /// The settings a check ran with: the file and, per loaded policy, what it was given.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SettingsRecord {
     pub path: Option<String>,
     pub sha256: Option<String>,
@@ -208,14 +208,14 @@ impl std::ops::Deref for ReportFinding {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub error: usize,
     pub warning: usize,
     pub info: usize,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyCounts {
     pub total: usize,
     pub ok: usize,
@@ -315,6 +315,17 @@ fn pointer_order(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// The order of findings in every output: severity (worst first), then policy, rule,
+/// document and pointer, so nothing depends on timing.
+pub fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.policy.cmp(&b.policy))
+        .then_with(|| a.rule_id.cmp(&b.rule_id))
+        .then_with(|| a.document.cmp(&b.document))
+        .then_with(|| pointer_order(&a.pointer, &b.pointer))
+}
+
 impl Report {
     /// Builds the report; findings are ordered by severity (worst first), then
     /// policy, rule, document and pointer, so the output does not depend on timing.
@@ -325,14 +336,7 @@ impl Report {
         fail_on: FailOn,
         evidence: Evidence,
     ) -> Report {
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then_with(|| a.policy.cmp(&b.policy))
-                .then_with(|| a.rule_id.cmp(&b.rule_id))
-                .then_with(|| a.document.cmp(&b.document))
-                .then_with(|| pointer_order(&a.pointer, &b.pointer))
-        });
+        findings.sort_by(|a, b| finding_order(a, b));
         let mut counts = Counts::default();
         for finding in &findings {
             match finding.severity {

@@ -1,0 +1,795 @@
+//! Batch audits: the pack over many environment snapshots (with their sites), on
+//! every core, streamed as JSON Lines in a deterministic order, so that shards of a
+//! fleet run on many machines merge into exactly the report one run would give.
+//!
+//! The stream (`docs/audit.md`) is a `header` line, one `target` line per snapshot
+//! in target order, and a `summary` line. Nothing in a `target` line depends on
+//! timing or on the number of threads.
+
+pub mod fleet;
+pub mod html;
+
+use crate::engine::{Document, Engine, Policy};
+use crate::inputs::{self, Input};
+use crate::model::{Finding, Severity, Status};
+use crate::report::{Counts, FailOn, Gate, InputRecord, PolicyCounts, SettingsRecord};
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// File names that make a folder one target: its snapshot.
+const SNAPSHOT_NAMES: &[&str] = &["environment.json", "environment.yaml", "environment.yml"];
+
+/// One thing to audit: an environment snapshot and, beside it, what else was exported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// How the target is named in outputs, and what orders and shards targets: the
+    /// path as given (a snapshot file, or a folder holding `environment.json`).
+    pub id: String,
+    pub env: PathBuf,
+    /// `site/`, `template/`, `base-template/` beside the snapshot, when present.
+    pub site: Option<PathBuf>,
+    pub template: Option<PathBuf>,
+    pub base_template: Option<PathBuf>,
+}
+
+/// Finds the targets under `paths`: a file is a snapshot; a folder with an
+/// `environment.json` (or `.yaml`) is one target with the `site/`, `template/` and
+/// `base-template/` folders beside it; any other folder is searched (hidden entries
+/// skipped) for such folders and for `*.json`, `*.yaml` and `*.yml` snapshots.
+/// Sorted by id, duplicates dropped.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for path in paths {
+        if path.is_file() {
+            targets.push(file_target(path));
+        } else if path.is_dir() {
+            walk(path, &mut targets)?;
+        } else if path.exists() {
+            bail!("`{}` is neither a file nor a folder", path.display());
+        } else {
+            bail!("`{}` does not exist", path.display());
+        }
+    }
+    targets.sort_by(|a, b| a.id.cmp(&b.id));
+    targets.dedup_by(|a, b| a.id == b.id);
+    Ok(targets)
+}
+
+fn file_target(path: &Path) -> Target {
+    Target {
+        id: path.display().to_string(),
+        env: path.to_owned(),
+        site: None,
+        template: None,
+        base_template: None,
+    }
+}
+
+fn walk(dir: &Path, targets: &mut Vec<Target>) -> Result<()> {
+    if let Some(env) = SNAPSHOT_NAMES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+    {
+        let beside = |name: &str| Some(dir.join(name)).filter(|path| path.exists());
+        targets.push(Target {
+            id: dir.display().to_string(),
+            env,
+            site: beside("site"),
+            template: beside("template"),
+            base_template: beside("base-template"),
+        });
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder `{}`", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            !path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, targets)?;
+        } else if path
+            .extension()
+            .and_then(|ext| ext.to_str())
+            .is_some_and(|ext| matches!(ext, "json" | "yaml" | "yml"))
+        {
+            targets.push(file_target(&path));
+        }
+    }
+    Ok(())
+}
+
+/// `--shard K/N`: the K-th of N disjoint parts of the targets. A target's part
+/// depends on its id alone (a stable hash), so every job of a matrix agrees on the
+/// split without talking to the others, whatever order they list the fleet in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = k.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        // FNV-1a, 64 bits: fixed forever, so shards agree across versions and machines.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The JSON Lines records (docs/audit.md).
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRecord {
+    pub id: String,
+    pub title: String,
+    pub default_severity: Severity,
+    /// Its documentation (Markdown), for the HTML report.
+    pub help: String,
+    pub help_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyEntry {
+    pub name: String,
+    pub version: String,
+    pub source: String,
+    pub sha256: String,
+    pub rules: Vec<RuleRecord>,
+}
+
+/// The first line: what ran, with what, over how many targets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Header {
+    pub tool: ToolRecord,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// Set for one shard's output; `null` for a whole run (or a merge of all shards).
+    pub shard: Option<Shard>,
+    /// Targets in this output.
+    pub targets: usize,
+    pub fail_on: FailOn,
+    /// Whether every evaluation had a fresh instance (`--isolate`).
+    pub isolate: bool,
+    pub policies: Vec<PolicyEntry>,
+    pub settings: SettingsRecord,
+}
+
+/// A finding in the audit stream: the policy's finding and its line in its file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFinding {
+    pub rule_id: String,
+    pub policy: String,
+    pub severity: Severity,
+    pub message: String,
+    pub document: String,
+    pub file: Option<String>,
+    pub pointer: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub remediation: Option<String>,
+}
+
+/// Who the snapshot says the environment is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentRecord {
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicyError {
+    pub policy: String,
+    pub reason: String,
+}
+
+/// One line per target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetResult {
+    pub id: String,
+    pub gate: Gate,
+    /// Why the target could not be checked (unreadable or invalid input).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    pub environment: EnvironmentRecord,
+    pub inputs: Vec<InputRecord>,
+    pub policies: PolicyCounts,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub policy_errors: Vec<PolicyError>,
+    pub counts: Counts,
+    pub findings: Vec<AuditFinding>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetCounts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub incomplete: usize,
+}
+
+/// Per rule: its findings by severity, and on how many targets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleTally {
+    pub rule_id: String,
+    pub policy: String,
+    pub title: String,
+    pub error: usize,
+    pub warning: usize,
+    pub info: usize,
+    pub targets: usize,
+}
+
+/// The last line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditSummary {
+    pub ended_at: String,
+    pub targets: TargetCounts,
+    pub findings: Counts,
+    pub rules: Vec<RuleTally>,
+    pub gate: Gate,
+    pub exit_code: u8,
+}
+
+/// A line of the stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Line {
+    Header(Box<Header>),
+    Target(Box<TargetResult>),
+    Summary(Box<AuditSummary>),
+}
+
+impl Line {
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string(self).expect("audit records serialize");
+        text.push('\n');
+        text
+    }
+}
+
+/// Adds targets up, in order, into the summary: the same code for a run and a merge,
+/// so the two cannot disagree.
+pub struct Tally {
+    targets: TargetCounts,
+    findings: Counts,
+    rules: Vec<RuleTally>,
+}
+
+impl Tally {
+    /// Rules listed in the order the policies declare them.
+    pub fn new(policies: &[PolicyEntry]) -> Tally {
+        let mut rules: Vec<RuleTally> = policies
+            .iter()
+            .flat_map(|policy| {
+                policy.rules.iter().map(|rule| RuleTally {
+                    rule_id: rule.id.clone(),
+                    policy: policy.name.clone(),
+                    title: rule.title.clone(),
+                    error: 0,
+                    warning: 0,
+                    info: 0,
+                    targets: 0,
+                })
+            })
+            .collect();
+        rules.dedup_by(|a, b| a.rule_id == b.rule_id && a.policy == b.policy);
+        Tally {
+            targets: TargetCounts::default(),
+            findings: Counts::default(),
+            rules,
+        }
+    }
+
+    pub fn add(&mut self, target: &TargetResult) {
+        self.targets.total += 1;
+        match target.gate {
+            Gate::Passed => self.targets.passed += 1,
+            Gate::Failed => self.targets.failed += 1,
+            Gate::Incomplete => self.targets.incomplete += 1,
+        }
+        let mut seen: Vec<usize> = Vec::new();
+        for finding in &target.findings {
+            match finding.severity {
+                Severity::Error => self.findings.error += 1,
+                Severity::Warning => self.findings.warning += 1,
+                Severity::Info => self.findings.info += 1,
+            }
+            let Some(at) = self
+                .rules
+                .iter()
+                .position(|rule| rule.rule_id == finding.rule_id && rule.policy == finding.policy)
+            else {
+                continue;
+            };
+            let rule = &mut self.rules[at];
+            match finding.severity {
+                Severity::Error => rule.error += 1,
+                Severity::Warning => rule.warning += 1,
+                Severity::Info => rule.info += 1,
+            }
+            if !seen.contains(&at) {
+                seen.push(at);
+                rule.targets += 1;
+            }
+        }
+    }
+
+    pub fn targets(&self) -> &TargetCounts {
+        &self.targets
+    }
+
+    pub fn finish(self, ended_at: String) -> AuditSummary {
+        let gate = if self.targets.incomplete > 0 {
+            Gate::Incomplete
+        } else if self.targets.failed > 0 {
+            Gate::Failed
+        } else {
+            Gate::Passed
+        };
+        AuditSummary {
+            ended_at,
+            targets: self.targets,
+            findings: self.findings,
+            rules: self.rules,
+            gate,
+            exit_code: gate.exit_code(),
+        }
+    }
+}
+
+pub fn policy_entry(policy: &Policy) -> PolicyEntry {
+    PolicyEntry {
+        name: policy.info.name.clone(),
+        version: policy.info.version.clone(),
+        source: policy.source.label(),
+        sha256: policy.sha256.clone(),
+        rules: policy
+            .info
+            .rules
+            .iter()
+            .map(|rule| RuleRecord {
+                id: rule.id.clone(),
+                title: rule.title.clone(),
+                default_severity: rule.default_severity,
+                help: rule.help.clone(),
+                help_url: rule.help_url.clone(),
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Running.
+
+/// What every target is checked with.
+pub struct Plan<'a> {
+    pub engine: &'a Engine,
+    pub policies: Vec<&'a Policy>,
+    /// Each policy's settings as JSON text, in the order of `policies`.
+    pub settings: Vec<String>,
+    pub fail_on: FailOn,
+    /// A fresh instance for every evaluation instead of one kept per policy and thread.
+    pub isolate: bool,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+/// Checks every target on `plan.jobs` threads and hands each result, with its JSON
+/// line, to `sink` in target order (whatever order the threads finish in).
+pub fn run(
+    plan: &Plan<'_>,
+    targets: &[Target],
+    mut sink: impl FnMut(TargetResult, String) -> Result<()>,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let jobs = plan.jobs.clamp(1, targets.len().max(1));
+    std::thread::scope(|scope| -> Result<()> {
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<(usize, TargetResult, String)>((jobs * 64).max(256));
+        for worker in 0..jobs {
+            let sender = sender.clone();
+            let next = &next;
+            std::thread::Builder::new()
+                .name(format!("preflight-audit-{worker}"))
+                .spawn_scoped(scope, move || {
+                    let mut runner = plan.engine.runner();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(target) = targets.get(index) else {
+                            break;
+                        };
+                        let result = check_target(plan, &mut runner, target);
+                        let line = Line::Target(Box::new(result));
+                        let text = line.to_json();
+                        let Line::Target(result) = line else {
+                            unreachable!()
+                        };
+                        if sender.send((index, *result, text)).is_err() {
+                            // The writer stopped (an output error): stop too.
+                            break;
+                        }
+                    }
+                })
+                .context("starting an audit thread")?;
+        }
+        drop(sender);
+        // Results arrive in any order; hold the early ones until their turn.
+        let mut waiting: BTreeMap<usize, (TargetResult, String)> = BTreeMap::new();
+        let mut due = 0;
+        for (index, result, text) in receiver {
+            waiting.insert(index, (result, text));
+            while let Some((result, text)) = waiting.remove(&due) {
+                sink(result, text)?;
+                due += 1;
+            }
+        }
+        if due != targets.len() {
+            bail!(
+                "an audit thread stopped early ({due} of {} targets)",
+                targets.len()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// An input of a target, kept with its text (for the lines of findings).
+struct Loaded {
+    input: Input,
+    text: Option<String>,
+}
+
+fn load_env(path: &Path) -> Result<Loaded, String> {
+    let bytes =
+        std::fs::read(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let text = String::from_utf8(bytes).map_err(|err| {
+        format!(
+            "`{}`: not UTF-8 text (byte {})",
+            path.display(),
+            err.utf8_error().valid_up_to()
+        )
+    })?;
+    let value = inputs::parse(path, &text).map_err(|err| err.to_string())?;
+    if !value.is_object() {
+        return Err(format!(
+            "`{}`: the environment document must be an object at the top level",
+            path.display()
+        ));
+    }
+    if !inputs::schema::is_valid_environment(&value) {
+        return Err(inputs::schema::SchemaError {
+            path: path.to_owned(),
+            violations: inputs::schema::environment_violations(&value),
+        }
+        .to_string());
+    }
+    Ok(Loaded {
+        input: Input {
+            name: "environment".to_owned(),
+            path: path.to_owned(),
+            sha256,
+            value: Arc::new(value),
+        },
+        text: Some(text),
+    })
+}
+
+fn load_other(name: &str, path: &Path) -> Result<Loaded, String> {
+    if path.is_dir() {
+        inputs::site::load_site(name, path)
+            .map(|input| Loaded { input, text: None })
+            .map_err(|err| err.to_string())
+    } else {
+        let input = inputs::load_document(name, path).map_err(|err| err.to_string())?;
+        let text = std::fs::read_to_string(path).ok();
+        Ok(Loaded { input, text })
+    }
+}
+
+fn load_target(target: &Target) -> Result<Vec<Loaded>, String> {
+    let mut loaded = vec![load_env(&target.env)?];
+    for (name, path) in [
+        ("site", &target.site),
+        ("template", &target.template),
+        ("base-template", &target.base_template),
+    ] {
+        if let Some(path) = path {
+            loaded.push(load_other(name, path)?);
+        }
+    }
+    Ok(loaded)
+}
+
+fn environment_record(value: &serde_json::Value) -> EnvironmentRecord {
+    let text = |pointer: &str| {
+        value
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    EnvironmentRecord {
+        id: text("/environment/id"),
+        display_name: text("/environment/displayName"),
+        kind: text("/environment/type"),
+    }
+}
+
+/// Checks one target. Never fails: what goes wrong is in the result.
+pub fn check_target(
+    plan: &Plan<'_>,
+    runner: &mut crate::engine::Runner<'_>,
+    target: &Target,
+) -> TargetResult {
+    let loaded = match load_target(target) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            return TargetResult {
+                id: target.id.clone(),
+                gate: Gate::Incomplete,
+                error: Some(error),
+                environment: EnvironmentRecord::default(),
+                inputs: Vec::new(),
+                policies: PolicyCounts::default(),
+                policy_errors: Vec::new(),
+                counts: Counts::default(),
+                findings: Vec::new(),
+            };
+        }
+    };
+    let documents: Vec<Document> = loaded
+        .iter()
+        .map(|loaded| Document {
+            name: loaded.input.name.clone(),
+            value: loaded.input.value.clone(),
+        })
+        .collect();
+    let mut counts = PolicyCounts {
+        total: plan.policies.len(),
+        ..PolicyCounts::default()
+    };
+    let mut policy_errors = Vec::new();
+    let mut found: Vec<Finding> = Vec::new();
+    for (slot, policy) in plan.policies.iter().enumerate() {
+        let settings = &plan.settings[slot];
+        let run = if plan.isolate {
+            plan.engine.evaluate(policy, &documents, settings)
+        } else {
+            runner.evaluate(slot, policy, &documents, settings)
+        };
+        match run.status {
+            Status::Ok => counts.ok += 1,
+            Status::Skipped => counts.skipped += 1,
+            Status::Error => {
+                counts.error += 1;
+                policy_errors.push(PolicyError {
+                    policy: policy.info.name.clone(),
+                    reason: run.reason.clone().unwrap_or_default(),
+                });
+            }
+        }
+        found.extend(run.findings);
+    }
+    found.sort_by(crate::report::finding_order);
+    let mut severity_counts = Counts::default();
+    let findings: Vec<AuditFinding> = found
+        .into_iter()
+        .map(|finding| {
+            match finding.severity {
+                Severity::Error => severity_counts.error += 1,
+                Severity::Warning => severity_counts.warning += 1,
+                Severity::Info => severity_counts.info += 1,
+            }
+            let source = loaded
+                .iter()
+                .find(|loaded| loaded.input.name == finding.document);
+            let line = source
+                .and_then(|source| source.text.as_deref())
+                .and_then(|text| crate::report::lines::line_of(text, &finding.pointer));
+            AuditFinding {
+                file: source.map(|source| source.input.path.display().to_string()),
+                line,
+                rule_id: finding.rule_id,
+                policy: finding.policy,
+                severity: finding.severity,
+                message: finding.message,
+                document: finding.document,
+                pointer: finding.pointer,
+                remediation: finding.remediation,
+            }
+        })
+        .collect();
+    let gate = if counts.error > 0 {
+        Gate::Incomplete
+    } else if plan
+        .fail_on
+        .threshold()
+        .is_some_and(|threshold| findings.iter().any(|f| f.severity >= threshold))
+    {
+        Gate::Failed
+    } else {
+        Gate::Passed
+    };
+    let env = &loaded[0].input;
+    TargetResult {
+        id: target.id.clone(),
+        gate,
+        error: None,
+        environment: environment_record(&env.value),
+        inputs: loaded
+            .iter()
+            .map(|loaded| InputRecord {
+                document: loaded.input.name.clone(),
+                path: loaded.input.path.display().to_string(),
+                sha256: loaded.input.sha256.clone(),
+            })
+            .collect(),
+        policies: counts,
+        policy_errors,
+        counts: severity_counts,
+        findings,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Reading a stream back (`preflight merge`).
+
+/// One shard's output, read back and checked line by line.
+pub struct Stream {
+    pub path: PathBuf,
+    pub header: Header,
+    pub targets: Vec<TargetResult>,
+    pub summary: AuditSummary,
+}
+
+/// Reads a JSON Lines audit output. Every problem names the file and the line.
+pub fn read_stream(path: &Path) -> Result<Stream> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut header = None;
+    let mut summary = None;
+    let mut targets = Vec::new();
+    let mut ids: HashSet<String> = HashSet::new();
+    for (number, text) in std::io::BufReader::new(file).lines().enumerate() {
+        let number = number + 1;
+        let text = text.with_context(|| format!("cannot read `{}`", path.display()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(&text).map_err(|err| {
+            anyhow::anyhow!(
+                "`{}` line {number}: not a preflight audit record: {err}",
+                path.display()
+            )
+        })?;
+        match (line, &header, &summary) {
+            (_, _, Some(_)) => bail!(
+                "`{}` line {number}: a record after the summary line",
+                path.display()
+            ),
+            (Line::Header(h), None, None) => header = Some(*h),
+            (Line::Header(_), Some(_), _) => {
+                bail!("`{}` line {number}: a second header", path.display())
+            }
+            (_, None, _) => bail!(
+                "`{}` line {number}: the first record must be the header (is this an audit output?)",
+                path.display()
+            ),
+            (Line::Target(target), Some(_), None) => {
+                if !ids.insert(target.id.clone()) {
+                    bail!(
+                        "`{}` line {number}: the target `{}` appears twice",
+                        path.display(),
+                        target.id
+                    );
+                }
+                targets.push(*target);
+            }
+            (Line::Summary(s), Some(_), None) => summary = Some(*s),
+        }
+    }
+    let Some(header) = header else {
+        bail!("`{}` is empty: not an audit output", path.display());
+    };
+    let Some(summary) = summary else {
+        bail!(
+            "`{}` has no summary line: the audit that wrote it did not finish",
+            path.display()
+        );
+    };
+    if targets.len() != header.targets {
+        bail!(
+            "`{}` has {} targets, but its header says {}",
+            path.display(),
+            targets.len(),
+            header.targets
+        );
+    }
+    Ok(Stream {
+        path: path.to_owned(),
+        header,
+        targets,
+        summary,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_targets_into_disjoint_parts_that_cover_them_all() {
+        let ids: Vec<String> = (0..1000)
+            .map(|i| format!("fleet/{i:03}/env.json"))
+            .collect();
+        let shards: Vec<Shard> = (1..=4).map(|k| Shard { index: k, count: 4 }).collect();
+        let mut sizes = [0usize; 4];
+        for id in &ids {
+            let owners: Vec<usize> = (0..4).filter(|&k| shards[k].contains(id)).collect();
+            assert_eq!(owners.len(), 1, "{id} is in shards {owners:?}");
+            sizes[owners[0]] += 1;
+        }
+        // Balanced enough for a matrix: each part within 20% of a quarter.
+        assert!(sizes.iter().all(|&n| (200..300).contains(&n)), "{sizes:?}");
+    }
+
+    #[test]
+    fn shard_syntax_is_checked() {
+        assert_eq!(Shard::parse("2/8"), Ok(Shard { index: 2, count: 8 }));
+        for bad in ["0/3", "4/3", "1/0", "x/2", "3", ""] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
