@@ -45,6 +45,8 @@
 use serde::de::DeserializeOwned;
 use std::fmt;
 
+mod tape;
+
 /// The generated bindings of the `preflight:policy/policy` world.
 #[doc(hidden)]
 pub mod bindings {
@@ -156,7 +158,7 @@ impl Finding {
     /// Points the finding at a place in a document.
     pub fn at(mut self, node: &Node<'_>) -> Finding {
         self.document = node.doc.name.clone();
-        self.pointer = node.pointer.clone();
+        self.pointer = node.pointer().to_owned();
         self
     }
 
@@ -183,7 +185,7 @@ impl Finding {
 /// A policy. Implement it on a unit struct and export it with [`export_policy!`].
 pub trait Policy {
     /// The settings, deserialized from the JSON the user gave (`{}` when none).
-    type Settings: DeserializeOwned;
+    type Settings: DeserializeOwned + 'static;
 
     /// Name, version, rules, documents, settings schema.
     const INFO: Info;
@@ -219,11 +221,14 @@ impl<'a> Input<'a> {
     }
 }
 
-/// One input document. Reads go to the host, which parsed the document once.
+/// One input document. The host parsed it once; the first read brings it into the
+/// policy's memory in a compact binary form ([`tape`]), and reads after that are
+/// local: no call across the sandbox boundary, no parsing.
 pub struct Doc<'a> {
     handle: Document,
     _input: std::marker::PhantomData<&'a ()>,
     name: String,
+    tape: std::cell::OnceCell<Option<tape::Tape>>,
 }
 
 impl<'a> Doc<'a> {
@@ -234,15 +239,36 @@ impl<'a> Doc<'a> {
 
     /// The document's root.
     pub fn root(&self) -> Node<'_> {
-        self.at("")
+        Node {
+            doc: self,
+            pointer: spelt(String::new()),
+            segment: String::new(),
+            loc: match self.tape() {
+                Some(_) => Loc::At(tape::ROOT),
+                None => Loc::Unresolved,
+            },
+        }
     }
 
     /// The node at a JSON pointer (it may not exist: see [`Node::exists`]).
     pub fn at(&self, pointer: &str) -> Node<'_> {
         Node {
             doc: self,
-            pointer: pointer.to_owned(),
+            pointer: spelt(pointer.to_owned()),
+            segment: String::new(),
+            loc: Loc::Unresolved,
         }
+    }
+
+    /// The document in the policy's memory; `None` when the host sent no valid tape
+    /// (reads then go to the host one by one).
+    fn tape(&self) -> Option<&tape::Tape> {
+        self.tape
+            .get_or_init(|| {
+                let tape = tape::Tape::new(self.handle.encoded());
+                tape.valid().then_some(tape)
+            })
+            .as_ref()
     }
 }
 
@@ -252,28 +278,66 @@ impl fmt::Debug for Doc<'_> {
     }
 }
 
-/// A place in a document, named by a JSON pointer. Cheap to make; reading it asks the host.
+/// Where a node is in its document's tape.
+#[derive(Clone, Copy, Debug)]
+enum Loc {
+    /// Not looked up yet: follow the pointer when read.
+    Unresolved,
+    At(u32),
+    /// Nothing is there: `segment` is missing from the value at this offset.
+    Missing(u32),
+    /// Nothing is there.
+    Nowhere,
+}
+
+/// A place in a document, named by a JSON pointer. Cheap to make and to read: a
+/// node that exists is an offset into the tape, and its pointer is only spelt out
+/// when asked for (for a finding).
 #[derive(Clone)]
 pub struct Node<'d> {
     doc: &'d Doc<'d>,
-    pointer: String,
+    pointer: std::cell::OnceCell<String>,
+    loc: Loc,
+    /// For a [`Loc::Missing`] node: the member name or index not found in its parent.
+    segment: String,
 }
 
 impl fmt::Debug for Node<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.doc.name, self.pointer)
+        write!(f, "{}#{}", self.doc.name, self.pointer())
     }
+}
+
+fn spelt(pointer: String) -> std::cell::OnceCell<String> {
+    let cell = std::cell::OnceCell::new();
+    let _ = cell.set(pointer);
+    cell
 }
 
 /// Escapes a key for use in a JSON pointer (RFC 6901).
 pub fn escape_key(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+    if key.contains(['~', '/']) {
+        key.replace('~', "~0").replace('/', "~1")
+    } else {
+        key.to_owned()
+    }
 }
 
 impl<'d> Node<'d> {
     /// The JSON pointer of this node.
     pub fn pointer(&self) -> &str {
-        &self.pointer
+        self.pointer
+            .get_or_init(|| match (self.loc, self.doc.tape()) {
+                (Loc::At(at), Some(tape)) => tape.pointer_of(at),
+                (Loc::Missing(parent), Some(tape)) => {
+                    let mut pointer = tape.pointer_of(parent);
+                    pointer.push('/');
+                    pointer.push_str(&escape_key(&self.segment));
+                    pointer
+                }
+                // Every other node is made with its pointer spelt out.
+                _ => String::new(),
+            })
     }
 
     /// The document this node is in.
@@ -281,62 +345,130 @@ impl<'d> Node<'d> {
         self.doc
     }
 
-    /// The member `key` of this object.
-    pub fn get(&self, key: &str) -> Node<'d> {
+    /// The tape and this node's offset in it; `None` when nothing is here.
+    fn located(&self) -> Option<(&'d tape::Tape, u32)> {
+        let tape = self.doc.tape()?;
+        match self.loc {
+            Loc::At(at) => Some((tape, at)),
+            Loc::Missing(_) | Loc::Nowhere => None,
+            Loc::Unresolved => tape.resolve(self.pointer()).map(|at| (tape, at)),
+        }
+    }
+
+    /// The child found by `find` in the tape; when there is none (or no tape), a node
+    /// with its pointer spelt out from this one's and `segment`.
+    fn child(
+        &self,
+        segment: impl FnOnce() -> String,
+        find: impl FnOnce(&tape::Tape, u32) -> Option<u32>,
+    ) -> Node<'d> {
+        let (loc, pointer, segment) = match self.doc.tape() {
+            Some(tape) => match self.located() {
+                Some((_, at)) => match find(tape, at) {
+                    Some(child) => (Loc::At(child), std::cell::OnceCell::new(), String::new()),
+                    // Its pointer is spelt out only if asked for.
+                    None => (Loc::Missing(at), std::cell::OnceCell::new(), segment()),
+                },
+                None => (Loc::Nowhere, spelt(self.spell(&segment())), String::new()),
+            },
+            None => (
+                Loc::Unresolved,
+                spelt(self.spell(&segment())),
+                String::new(),
+            ),
+        };
         Node {
             doc: self.doc,
-            pointer: format!("{}/{}", self.pointer, escape_key(key)),
+            pointer,
+            loc,
+            segment,
         }
+    }
+
+    /// This node's pointer and one more segment.
+    fn spell(&self, segment: &str) -> String {
+        let parent = self.pointer();
+        let segment = escape_key(segment);
+        let mut pointer = String::with_capacity(parent.len() + 1 + segment.len());
+        pointer.push_str(parent);
+        pointer.push('/');
+        pointer.push_str(&segment);
+        pointer
+    }
+
+    /// The member `key` of this object.
+    pub fn get(&self, key: &str) -> Node<'d> {
+        self.child(|| key.to_owned(), |tape, at| tape.member(at, key))
     }
 
     /// The element `index` of this array.
     pub fn index(&self, index: usize) -> Node<'d> {
-        Node {
-            doc: self.doc,
-            pointer: format!("{}/{index}", self.pointer),
-        }
+        self.child(|| index.to_string(), |tape, at| tape.element(at, index))
     }
 
     /// The value here, one level deep; `None` when nothing is there.
     pub fn value(&self) -> Option<Value> {
-        self.doc.handle.get(&self.pointer)
+        match self.doc.tape() {
+            Some(_) => self.located().and_then(|(tape, at)| tape.value(at)),
+            None => self.doc.handle.get(self.pointer()),
+        }
     }
 
     /// Whether anything (even `null`) is here.
     pub fn exists(&self) -> bool {
-        self.value().is_some()
+        match self.doc.tape() {
+            Some(_) => self.located().is_some(),
+            None => self.value().is_some(),
+        }
+    }
+
+    /// The string here, if it is one, borrowed from the document (no copy).
+    pub fn as_str(&self) -> Option<&'d str> {
+        self.located().and_then(|(tape, at)| tape.str(at))
     }
 
     /// The string here, if it is one.
     pub fn str(&self) -> Option<String> {
-        match self.value() {
-            Some(Value::Text(text)) => Some(text),
-            _ => None,
+        match self.doc.tape() {
+            Some(_) => self.as_str().map(str::to_owned),
+            None => match self.value() {
+                Some(Value::Text(text)) => Some(text),
+                _ => None,
+            },
         }
     }
 
     /// The boolean here, if it is one.
     pub fn bool(&self) -> Option<bool> {
-        match self.value() {
-            Some(Value::Boolean(b)) => Some(b),
-            _ => None,
+        match self.doc.tape() {
+            Some(_) => self.located().and_then(|(tape, at)| tape.bool(at)),
+            None => match self.value() {
+                Some(Value::Boolean(b)) => Some(b),
+                _ => None,
+            },
         }
     }
 
     /// The whole number here, if it is one.
     pub fn i64(&self) -> Option<i64> {
-        match self.value() {
-            Some(Value::Integer(i)) => Some(i),
-            _ => None,
+        match self.doc.tape() {
+            Some(_) => self.located().and_then(|(tape, at)| tape.i64(at)),
+            None => match self.value() {
+                Some(Value::Integer(i)) => Some(i),
+                _ => None,
+            },
         }
     }
 
     /// The number here, if it is one.
     pub fn f64(&self) -> Option<f64> {
-        match self.value() {
-            Some(Value::Integer(i)) => Some(i as f64),
-            Some(Value::Float(f)) => Some(f),
-            _ => None,
+        match self.doc.tape() {
+            Some(_) => self.located().and_then(|(tape, at)| tape.f64(at)),
+            None => match self.value() {
+                Some(Value::Integer(i)) => Some(i as f64),
+                Some(Value::Float(f)) => Some(f),
+                _ => None,
+            },
         }
     }
 
@@ -352,7 +484,19 @@ impl<'d> Node<'d> {
 
     /// The member names of the object here, in document order.
     pub fn keys(&self) -> Vec<String> {
-        self.doc.handle.keys(&self.pointer).unwrap_or_default()
+        match self.doc.tape() {
+            Some(_) => match self.located() {
+                Some((tape, at)) => {
+                    let count = tape.count(at, tape::OBJECT).unwrap_or(0) as usize;
+                    (0..count)
+                        .filter_map(|index| tape.entry(at, index))
+                        .map(|(key, _)| key.to_owned())
+                        .collect()
+                }
+                None => Vec::new(),
+            },
+            None => self.doc.handle.keys(self.pointer()).unwrap_or_default(),
+        }
     }
 
     /// The members of the object here.
@@ -367,13 +511,13 @@ impl<'d> Node<'d> {
     /// Deserializes the subtree here. `Ok(None)` when nothing is here; a subtree of
     /// another shape is an `invalid-document` error pointing here.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<Option<T>, EvaluationError> {
-        let Some(json) = self.doc.handle.to_json(&self.pointer) else {
+        let Some(json) = self.doc.handle.to_json(self.pointer()) else {
             return Ok(None);
         };
         serde_json::from_str(&json).map(Some).map_err(|err| {
             EvaluationError::InvalidDocument(wit::DocumentProblem {
                 document: self.doc.name.clone(),
-                pointer: self.pointer.clone(),
+                pointer: self.pointer().to_owned(),
                 message: err.to_string(),
             })
         })
@@ -387,6 +531,68 @@ impl<'d> Node<'d> {
 
 /// Text helpers shared by policies.
 pub mod text {
+    /// [`same`] for ASCII: one pass over the bytes, runs of white space as one space.
+    fn same_ascii(a: &[u8], b: &[u8]) -> bool {
+        let trim = |s: &[u8]| -> (usize, usize) {
+            let start = s
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .unwrap_or(s.len());
+            let end = s
+                .iter()
+                .rposition(|c| !c.is_ascii_whitespace())
+                .map_or(start, |i| i + 1);
+            (start, end)
+        };
+        let ((mut i, a_end), (mut j, b_end)) = (trim(a), trim(b));
+        while i < a_end && j < b_end {
+            let (x, y) = (a[i], b[j]);
+            if x.is_ascii_whitespace() && y.is_ascii_whitespace() {
+                while i < a_end && a[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                while j < b_end && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                continue;
+            }
+            if !x.eq_ignore_ascii_case(&y) {
+                return false;
+            }
+            i += 1;
+            j += 1;
+        }
+        i == a_end && j == b_end
+    }
+
+    /// Whether two names are the same as people type them: [`normalise`]d, but
+    /// compared without allocating (`CDS  Contacts V2` is `cds contacts v2`).
+    pub fn same(a: &str, b: &str) -> bool {
+        if a.is_ascii() && b.is_ascii() {
+            return same_ascii(a.as_bytes(), b.as_bytes());
+        }
+        let mut left = a.split_whitespace();
+        let mut right = b.split_whitespace();
+        loop {
+            match (left.next(), right.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) => {
+                    let equal = if x.is_ascii() && y.is_ascii() {
+                        x.eq_ignore_ascii_case(y)
+                    } else {
+                        x.chars()
+                            .flat_map(char::to_lowercase)
+                            .eq(y.chars().flat_map(char::to_lowercase))
+                    };
+                    if !equal {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+    }
+
     /// Folds runs of white space to one space and lowercases, for comparing names
     /// as people type them (`CDS  Contacts V2` equals `cds contacts v2`).
     pub fn normalise(text: &str) -> String {
@@ -394,6 +600,49 @@ pub mod text {
             .collect::<Vec<_>>()
             .join(" ")
             .to_lowercase()
+    }
+}
+
+/// Dual-write table maps as a snapshot lists them (`/dualWrite/maps`), each read once.
+pub mod dualwrite {
+    use crate::Node;
+    use crate::text::same;
+
+    /// One map of the snapshot, its members borrowed from the document.
+    #[derive(Clone, Debug)]
+    pub struct Map<'d> {
+        pub node: Node<'d>,
+        pub name: Option<&'d str>,
+        pub entity: Option<&'d str>,
+        pub table: Option<&'d str>,
+        pub state: Option<&'d str>,
+    }
+
+    impl Map<'_> {
+        /// Whether this is the map of the finance and operations `entity` to the
+        /// Dataverse `table`: by both parts when the snapshot gives them, else by its
+        /// name `Entity (table)`; names compared as people type them ([`same`]).
+        pub fn is(&self, entity: &str, table: &str) -> bool {
+            match (self.entity, self.table) {
+                (Some(e), Some(t)) => same(e, entity) && same(t, table),
+                _ => self
+                    .name
+                    .is_some_and(|name| same(name, &format!("{entity} ({table})"))),
+            }
+        }
+    }
+
+    /// The maps of the array at `list` (none when it is not an array).
+    pub fn maps<'d>(list: &Node<'d>) -> Vec<Map<'d>> {
+        list.items()
+            .map(|node| Map {
+                name: node.get("name").as_str(),
+                entity: node.get("financeAndOperationsEntity").as_str(),
+                table: node.get("dataverseTable").as_str(),
+                state: node.get("state").as_str(),
+                node,
+            })
+            .collect()
     }
 }
 
@@ -480,6 +729,34 @@ pub mod __private {
         serde_json::from_str(text).map_err(|err| err.to_string())
     }
 
+    /// The settings of the last evaluation, parsed, with their text. Only the text of
+    /// the settings decides what is kept: nothing from any input document.
+    struct SettingsCache {
+        text: String,
+        value: std::rc::Rc<dyn std::any::Any>,
+    }
+
+    thread_local! {
+        static SETTINGS: std::cell::RefCell<Option<SettingsCache>> = const { std::cell::RefCell::new(None) };
+    }
+
+    fn cached_settings<P: Policy>(text: &str) -> Result<std::rc::Rc<dyn std::any::Any>, String> {
+        SETTINGS.with(|cell| {
+            let mut cache = cell.borrow_mut();
+            if let Some(hit) = cache.as_ref().filter(|cache| cache.text == text) {
+                if hit.value.is::<P::Settings>() {
+                    return Ok(hit.value.clone());
+                }
+            }
+            let value: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(settings::<P>(text)?);
+            *cache = Some(SettingsCache {
+                text: text.to_owned(),
+                value: value.clone(),
+            });
+            Ok(value)
+        })
+    }
+
     pub fn validate_settings<P: Policy>(settings: String) -> Result<(), String> {
         install_panic_hook();
         P::validate_settings(&self::settings::<P>(&settings)?)
@@ -490,17 +767,22 @@ pub mod __private {
         settings: String,
     ) -> Result<Vec<wit::Finding>, EvaluationError> {
         install_panic_hook();
-        let settings = self::settings::<P>(&settings).map_err(EvaluationError::InvalidSettings)?;
+        // The same settings come with every evaluation of an audit: parse them once.
+        let settings = cached_settings::<P>(&settings).map_err(EvaluationError::InvalidSettings)?;
+        let settings: &P::Settings = settings
+            .downcast_ref()
+            .expect("the cache holds this policy's settings");
         let docs = documents
             .into_iter()
             .map(|handle| Doc {
                 name: handle.name(),
                 handle,
                 _input: std::marker::PhantomData,
+                tape: std::cell::OnceCell::new(),
             })
             .collect();
         let input = Input { docs };
-        let findings = P::evaluate(&input, &settings)?;
+        let findings = P::evaluate(&input, settings)?;
         Ok(findings
             .into_iter()
             .map(|finding| wit::Finding {
@@ -544,4 +826,31 @@ macro_rules! export_policy {
 
         $crate::bindings::__export_policy_world!(__PreflightExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text::{normalise, same};
+
+    #[test]
+    fn names_are_the_same_as_people_type_them() {
+        for (a, b) in [
+            ("CDS  Contacts V2", "cds contacts v2"),
+            (" Customers V3 ", "customers\tv3"),
+            ("Légal  Entités", "légal entités"),
+            ("", "  "),
+        ] {
+            assert!(same(a, b), "{a:?} {b:?}");
+            assert_eq!(normalise(a), normalise(b));
+        }
+        for (a, b) in [
+            ("CDS Contacts V2", "CDS Contacts V3"),
+            ("Contacts", "Contacts V2"),
+            ("Contacts V2", "ContactsV2"),
+            ("Légal", "legal"),
+        ] {
+            assert!(!same(a, b), "{a:?} {b:?}");
+            assert_ne!(normalise(a), normalise(b));
+        }
+    }
 }

@@ -57,10 +57,7 @@ fn environment(example: &str) -> Vec<Document> {
         .join(example)
         .join("environment.json");
     let input = preflight::inputs::load_document("environment", &path).expect("the example");
-    vec![Document {
-        name: input.name,
-        value: input.value,
-    }]
+    vec![Document::new(input.name, input.value)]
 }
 
 /// Builds the benchmark policy into `<target>/bench-guest` (cargo makes it once).
@@ -136,10 +133,7 @@ fn with_solutions(example: &Document, extra: usize) -> Document {
             "managed": true,
         }));
     }
-    Document {
-        name: example.name.clone(),
-        value: std::sync::Arc::new(value),
-    }
+    Document::new(example.name.clone(), std::sync::Arc::new(value))
 }
 
 fn documents(c: &mut Criterion) {

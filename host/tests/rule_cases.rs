@@ -194,13 +194,7 @@ fn documents(case: &Case) -> Result<Vec<(Document, PathBuf)>, String> {
             let path = case.dir.join(format!("{name}.{ext}"));
             if path.is_file() {
                 let input = load_document(name, &path).map_err(|err| err.to_string())?;
-                documents.push((
-                    Document {
-                        name: (*name).to_owned(),
-                        value: input.value,
-                    },
-                    path,
-                ));
+                documents.push((Document::new((*name).to_owned(), input.value), path));
             }
         }
     }
@@ -466,10 +460,10 @@ fn the_examples_match_the_snapshot_schema() {
 /// Runs every built-in policy on an example with only the environment document.
 fn check_example(name: &str) -> Vec<Finding> {
     let pack = pack();
-    let documents = [Document {
-        name: "environment".into(),
-        value: std::sync::Arc::new(example(name)),
-    }];
+    let documents = [Document::new(
+        "environment",
+        std::sync::Arc::new(example(name)),
+    )];
     let mut findings = Vec::new();
     for (_, policy) in &pack.policies {
         let run = pack.engine.evaluate(policy, &documents, "{}");

@@ -580,10 +580,7 @@ fn evaluate(policy: &str, documents: &[(&str, Value)], settings: &str) -> Vec<Fi
         .unwrap_or_else(|| panic!("no built-in policy `{policy}`"));
     let documents: Vec<Document> = documents
         .iter()
-        .map(|(name, value)| Document {
-            name: (*name).to_owned(),
-            value: Arc::new(value.clone()),
-        })
+        .map(|(name, value)| Document::new((*name).to_owned(), Arc::new(value.clone())))
         .collect();
     let run = pack.engine.evaluate(policy, &documents, settings);
     assert_eq!(run.status, Status::Ok, "{:?}", run.reason);

@@ -432,11 +432,14 @@ pub fn run(
     targets: &[Target],
     mut sink: impl FnMut(TargetResult, String) -> Result<()>,
 ) -> Result<()> {
+    // Threads take targets in small batches and send each batch's results at once:
+    // one wake-up of the writer per batch, not per target.
+    const BATCH: usize = 16;
     let next = AtomicUsize::new(0);
     let jobs = plan.jobs.clamp(1, targets.len().max(1));
+    type Batch = Vec<(usize, TargetResult, String)>;
     std::thread::scope(|scope| -> Result<()> {
-        let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<(usize, TargetResult, String)>((jobs * 64).max(256));
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(jobs * 8);
         for worker in 0..jobs {
             let sender = sender.clone();
             let next = &next;
@@ -445,17 +448,23 @@ pub fn run(
                 .spawn_scoped(scope, move || {
                     let mut runner = plan.engine.runner();
                     loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(target) = targets.get(index) else {
+                        let start = next.fetch_add(BATCH, Ordering::Relaxed);
+                        if start >= targets.len() {
                             break;
-                        };
-                        let result = check_target(plan, &mut runner, target);
-                        let line = Line::Target(Box::new(result));
-                        let text = line.to_json();
-                        let Line::Target(result) = line else {
-                            unreachable!()
-                        };
-                        if sender.send((index, *result, text)).is_err() {
+                        }
+                        let end = (start + BATCH).min(targets.len());
+                        let batch: Batch = (start..end)
+                            .map(|index| {
+                                let result = check_target(plan, &mut runner, &targets[index]);
+                                let line = Line::Target(Box::new(result));
+                                let text = line.to_json();
+                                let Line::Target(result) = line else {
+                                    unreachable!()
+                                };
+                                (index, *result, text)
+                            })
+                            .collect();
+                        if sender.send(batch).is_err() {
                             // The writer stopped (an output error): stop too.
                             break;
                         }
@@ -467,8 +476,10 @@ pub fn run(
         // Results arrive in any order; hold the early ones until their turn.
         let mut waiting: BTreeMap<usize, (TargetResult, String)> = BTreeMap::new();
         let mut due = 0;
-        for (index, result, text) in receiver {
-            waiting.insert(index, (result, text));
+        for batch in receiver {
+            for (index, result, text) in batch {
+                waiting.insert(index, (result, text));
+            }
             while let Some((result, text)) = waiting.remove(&due) {
                 sink(result, text)?;
                 due += 1;
@@ -590,10 +601,7 @@ pub fn check_target(
     };
     let documents: Vec<Document> = loaded
         .iter()
-        .map(|loaded| Document {
-            name: loaded.input.name.clone(),
-            value: loaded.input.value.clone(),
-        })
+        .map(|loaded| Document::new(loaded.input.name.clone(), loaded.input.value.clone()))
         .collect();
     let mut counts = PolicyCounts {
         total: plan.policies.len(),
@@ -622,10 +630,33 @@ pub fn check_target(
         found.extend(run.findings);
     }
     found.sort_by(crate::report::finding_order);
+    // Lines of every finding, one walk per document.
+    let mut lines: Vec<Option<usize>> = vec![None; found.len()];
+    for source in &loaded {
+        let Some(text) = source.text.as_deref() else {
+            continue;
+        };
+        let (indexes, pointers): (Vec<usize>, Vec<&str>) = found
+            .iter()
+            .enumerate()
+            .filter(|(_, finding)| finding.document == source.input.name)
+            .map(|(index, finding)| (index, finding.pointer.as_str()))
+            .unzip();
+        if pointers.is_empty() {
+            continue;
+        }
+        for (index, line) in indexes
+            .into_iter()
+            .zip(crate::report::lines::lines_of(text, &pointers))
+        {
+            lines[index] = line;
+        }
+    }
     let mut severity_counts = Counts::default();
     let findings: Vec<AuditFinding> = found
         .into_iter()
-        .map(|finding| {
+        .zip(lines)
+        .map(|(finding, line)| {
             match finding.severity {
                 Severity::Error => severity_counts.error += 1,
                 Severity::Warning => severity_counts.warning += 1,
@@ -634,9 +665,6 @@ pub fn check_target(
             let source = loaded
                 .iter()
                 .find(|loaded| loaded.input.name == finding.document);
-            let line = source
-                .and_then(|source| source.text.as_deref())
-                .and_then(|text| crate::report::lines::line_of(text, &finding.pointer));
             AuditFinding {
                 file: source.map(|source| source.input.path.display().to_string()),
                 line,

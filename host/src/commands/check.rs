@@ -134,10 +134,7 @@ pub fn run(args: Args) -> Result<u8> {
 
     let documents: Vec<Document> = inputs
         .iter()
-        .map(|input| Document {
-            name: input.name.clone(),
-            value: input.value.clone(),
-        })
+        .map(|input| Document::new(input.name.clone(), input.value.clone()))
         .collect();
 
     let mut records = Vec::new();

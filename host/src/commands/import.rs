@@ -27,7 +27,7 @@ pub struct Args {
     /// Installed solutions: the Dataverse Web API `solutions` response, or the output
     /// of `pac solution list --includeSystemSolutions` (text or `--json`)
     #[arg(long, value_name = "FILE")]
-    pub solutions: Option<PathBuf>,
+    pub solutions: PathBuf,
 
     /// The tenant's licences: the Microsoft Graph `GET /subscribedSkus` response (JSON)
     #[arg(long, value_name = "FILE")]
@@ -74,6 +74,13 @@ pub fn run(args: Args) -> Result<u8> {
         .map_err(|message| anyhow!("`{}` {message}", file.path.display()))?;
     record(&mut inputs, &file, admin_environments::SHAPE);
 
+    let solutions = {
+        let file = RawFile::read("solutions", &args.solutions)?;
+        let (solutions, shape) = raw::read_solutions(&file)?;
+        record(&mut inputs, &file, shape);
+        solutions
+    };
+
     let skus = match &args.skus {
         Some(path) => {
             let file = RawFile::read("skus", path)?;
@@ -89,16 +96,6 @@ pub fn run(args: Args) -> Result<u8> {
         .map_err(|problem| file.invalid(problem))?;
     let finance_and_operations = chosen.to_finance_and_operations(fallback_tenant);
     let dataverse_url = chosen.dataverse_url();
-
-    let solutions = match &args.solutions {
-        Some(path) => {
-            let file = RawFile::read("solutions", path)?;
-            let (solutions, shape) = raw::read_solutions(&file)?;
-            record(&mut inputs, &file, shape);
-            Some(solutions)
-        }
-        None => None,
-    };
 
     let mut notes = Vec::new();
     let dual_write = match &args.maps {
@@ -142,7 +139,7 @@ pub fn run(args: Args) -> Result<u8> {
     let parts = Parts {
         environment,
         finance_and_operations,
-        solutions,
+        solutions: Some(solutions),
         dual_write,
         licensing,
         taken_at,
@@ -158,8 +155,9 @@ pub fn run(args: Args) -> Result<u8> {
     if !violations.is_empty() {
         let mut message = match violations.as_slice() {
             [only] => format!(
-                "the imported snapshot does not match the environment snapshot schema at `{}`: {}",
-                only.pointer, only.message
+                "the imported snapshot does not match the environment snapshot schema {}: {}",
+                place(&only.pointer),
+                only.message
             ),
             all => {
                 let mut text = format!(
@@ -169,8 +167,9 @@ pub fn run(args: Args) -> Result<u8> {
                 );
                 for violation in all.iter().take(10) {
                     text.push_str(&format!(
-                        "\n  - at `{}`: {}",
-                        violation.pointer, violation.message
+                        "\n  - {}: {}",
+                        place(&violation.pointer),
+                        violation.message
                     ));
                 }
                 if all.len() > 10 {
@@ -206,6 +205,15 @@ pub fn run(args: Args) -> Result<u8> {
     text.push('\n');
     write_output(args.output.as_deref(), &text)?;
     Ok(0)
+}
+
+/// Where a violation is: `at `/financeAndOperations``, or `at the top level`.
+fn place(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "at the top level".to_owned()
+    } else {
+        format!("at `{pointer}`")
+    }
 }
 
 fn record(inputs: &mut Vec<Recorded>, file: &RawFile, shape: &str) {

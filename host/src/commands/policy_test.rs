@@ -513,10 +513,7 @@ fn run_case(engine: &Engine, policy: &Policy, dir: &Path) -> (Outcome, Vec<Strin
             let documents: Vec<Document> = case
                 .inputs
                 .iter()
-                .map(|input| Document {
-                    name: input.name.clone(),
-                    value: input.value.clone(),
-                })
+                .map(|input| Document::new(input.name.clone(), input.value.clone()))
                 .collect();
             let run = engine.evaluate(policy, &documents, &case.settings.to_string());
             match run.status {

@@ -14,6 +14,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub struct DocumentHandle {
     pub name: String,
     pub value: Arc<Value>,
+    /// The tape of `value`, made on first request and shared with the other policies.
+    pub tape: Arc<std::sync::OnceLock<Vec<u8>>>,
 }
 
 /// The error a memory growth past the limit traps with.
@@ -228,6 +230,14 @@ impl documents::HostDocument for HostState {
             Some(value) => Ok(Some(serde_json::to_string(value)?)),
             None => Ok(None),
         }
+    }
+
+    fn encoded(&mut self, handle: Resource<DocumentHandle>) -> Result<Vec<u8>> {
+        let document = self.document(&handle)?;
+        Ok(document
+            .tape
+            .get_or_init(|| super::tape::encode(&document.value))
+            .clone())
     }
 
     fn drop(&mut self, handle: Resource<DocumentHandle>) -> Result<()> {

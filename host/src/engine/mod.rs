@@ -3,6 +3,7 @@
 
 mod cache;
 mod host;
+pub mod tape;
 
 pub use cache::Cache;
 
@@ -142,11 +143,23 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-/// A named input document, parsed once and shared by all policies.
+/// A named input document, parsed once and shared by all policies (and encoded
+/// once, as a tape, when a policy first asks for it).
 #[derive(Clone, Debug)]
 pub struct Document {
     pub name: String,
     pub value: Arc<Value>,
+    tape: Arc<std::sync::OnceLock<Vec<u8>>>,
+}
+
+impl Document {
+    pub fn new(name: impl Into<String>, value: Arc<Value>) -> Document {
+        Document {
+            name: name.into(),
+            value,
+            tape: Arc::default(),
+        }
+    }
 }
 
 /// Bumps the engine's epoch on a fixed tick, so deadlines interrupt running guests.
@@ -515,6 +528,7 @@ impl Engine {
                 store.data_mut().table.push(DocumentHandle {
                     name: doc.name.clone(),
                     value: doc.value.clone(),
+                    tape: doc.tape.clone(),
                 })
             })
             .collect();

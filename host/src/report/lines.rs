@@ -15,21 +15,34 @@ use std::path::{Path, PathBuf};
 /// else YAML), or of its nearest parent found; `None` for the root or when nothing
 /// of the pointer is found.
 pub fn line_of(text: &str, pointer: &str) -> Option<usize> {
-    let target = segments(pointer)?;
-    if target.is_empty() {
-        return None;
-    }
+    lines_of(text, &[pointer])[0]
+}
+
+/// [`line_of`] for many pointers, in one walk of the text (an audit locates every
+/// finding of a snapshot at once).
+pub fn lines_of(text: &str, pointers: &[&str]) -> Vec<Option<usize>> {
+    let targets: Vec<Vec<String>> = pointers
+        .iter()
+        .map(|pointer| segments(pointer).unwrap_or_default())
+        .collect();
     let mut best = Best {
-        target: &target,
-        depth: 0,
-        line: None,
+        targets: targets
+            .iter()
+            .map(|target| Target {
+                target,
+                depth: 0,
+                line: None,
+            })
+            .collect(),
     };
-    if text.trim_start().starts_with(['{', '[']) {
-        Json::new(text).scan(&mut best);
-    } else {
-        yaml(text, &mut best);
+    if targets.iter().any(|target| !target.is_empty()) {
+        if text.trim_start().starts_with(['{', '[']) {
+            Json::new(text).scan(&mut best);
+        } else {
+            yaml(text, &mut best);
+        }
     }
-    best.line
+    best.targets.into_iter().map(|target| target.line).collect()
 }
 
 /// Lines of the files of a check, each file read once and only when asked for.
@@ -67,8 +80,12 @@ fn segments(pointer: &str) -> Option<Vec<String>> {
     )
 }
 
-/// The deepest prefix of the target found so far, and its line.
+/// For each pointer, the deepest prefix found so far, and its line.
 struct Best<'t> {
+    targets: Vec<Target<'t>>,
+}
+
+struct Target<'t> {
     target: &'t [String],
     depth: usize,
     line: Option<usize>,
@@ -78,17 +95,21 @@ impl Best<'_> {
     /// A value at `path` starts on `line`.
     fn visit(&mut self, path: &[String], line: usize) {
         let depth = path.len();
-        if depth > self.depth
-            && depth <= self.target.len()
-            && path.iter().zip(self.target).all(|(a, b)| a == b)
-        {
-            self.depth = depth;
-            self.line = Some(line);
+        for target in &mut self.targets {
+            if depth > target.depth
+                && depth <= target.target.len()
+                && path.iter().zip(target.target).all(|(a, b)| a == b)
+            {
+                target.depth = depth;
+                target.line = Some(line);
+            }
         }
     }
 
     fn done(&self) -> bool {
-        self.depth == self.target.len()
+        self.targets
+            .iter()
+            .all(|target| target.depth == target.target.len())
     }
 }
 

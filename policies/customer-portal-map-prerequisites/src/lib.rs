@@ -1,8 +1,8 @@
 //! The dual-write maps that the Customer portal's maps look up (legal entities,
 //! currencies, customer groups, units...) exist and are running.
 
+use preflight_sdk::dualwrite::{self, Map};
 use preflight_sdk::prelude::*;
-use preflight_sdk::text::normalise;
 
 const PREREQUISITES: Rule = Rule {
     id: "CP005",
@@ -144,24 +144,6 @@ struct Settings {
     extra_maps: Vec<Prerequisite>,
 }
 
-/// Whether the snapshot's map is this prerequisite: by entity and table, or by the
-/// name `Entity (table)` when the two parts are not given.
-fn matches(node: &Node<'_>, prerequisite: &Prerequisite) -> bool {
-    match (
-        node.get("financeAndOperationsEntity").str(),
-        node.get("dataverseTable").str(),
-    ) {
-        (Some(entity), Some(table)) => {
-            normalise(&entity) == normalise(&prerequisite.entity)
-                && normalise(&table) == normalise(&prerequisite.table)
-        }
-        _ => node
-            .get("name")
-            .str()
-            .is_some_and(|name| normalise(&name) == normalise(&prerequisite.display())),
-    }
-}
-
 fn not_running(node: &Node<'_>, prerequisite: &Prerequisite, state: &str) -> Finding {
     let name = node
         .get("name")
@@ -250,12 +232,12 @@ impl Policy for CustomerPortalMapPrerequisites {
                 ),
             ]);
         }
-        let maps: Vec<Node<'_>> = maps_node.items().collect();
+        let maps = dualwrite::maps(&maps_node);
         let mut findings = Vec::new();
         for prerequisite in settings.maps.iter().chain(&settings.extra_maps) {
-            let found: Vec<&Node<'_>> = maps
+            let found: Vec<&Map<'_>> = maps
                 .iter()
-                .filter(|node| matches(node, prerequisite))
+                .filter(|map| map.is(&prerequisite.entity, &prerequisite.table))
                 .collect();
             if found.is_empty() {
                 findings.push(
@@ -277,12 +259,13 @@ impl Policy for CustomerPortalMapPrerequisites {
                 );
                 continue;
             }
-            let states: Vec<String> = found
-                .iter()
-                .map(|node| node.get("state").str().unwrap_or_default())
-                .collect();
-            if !states.iter().any(|state| state == "Running") {
-                findings.push(not_running(found[0], prerequisite, &states[0]));
+            if !found.iter().any(|map| map.state == Some("Running")) {
+                let first = found[0];
+                findings.push(not_running(
+                    &first.node,
+                    prerequisite,
+                    first.state.unwrap_or_default(),
+                ));
             }
         }
         Ok(findings)

@@ -1,7 +1,7 @@
 //! The dual-write table maps the Customer portal needs exist and are running.
 
+use preflight_sdk::dualwrite::{self, Map};
 use preflight_sdk::prelude::*;
-use preflight_sdk::text::normalise;
 
 const MAPS_RUNNING: Rule = Rule {
     id: "CP004",
@@ -106,32 +106,16 @@ struct Found<'d> {
     state: String,
 }
 
-fn matches(node: &Node<'_>, id: &MapId) -> bool {
-    let entity = node.get("financeAndOperationsEntity").str();
-    let table = node.get("dataverseTable").str();
-    match (entity, table) {
-        (Some(entity), Some(table)) => {
-            normalise(&entity) == normalise(id.entity) && normalise(&table) == normalise(id.table)
-        }
-        // Without the two parts, fall back to the display name `Entity (table)`.
-        _ => node
-            .get("name")
-            .str()
-            .is_some_and(|name| normalise(&name) == normalise(&id.display())),
-    }
-}
-
-fn find<'d>(maps: &[Node<'d>], id: &MapId) -> Option<Found<'d>> {
+fn find<'d>(maps: &[Map<'d>], id: &MapId) -> Option<Found<'d>> {
     maps.iter()
-        .find(|node| matches(node, id))
-        .map(|node| Found {
-            node: node.clone(),
-            name: node.get("name").str().unwrap_or_else(|| id.display()),
-            state: node.get("state").str().unwrap_or_default(),
+        .find(|map| map.is(id.entity, id.table))
+        .map(|map| Found {
+            node: map.node.clone(),
+            name: map.name.map_or_else(|| id.display(), str::to_owned),
+            state: map.state.unwrap_or_default().to_owned(),
         })
 }
 
-/// The message and the fix for a map that exists but does not run.
 fn not_running(label: &str, found: &Found<'_>) -> Finding {
     let name = &found.name;
     let (message, fix) = match found.state.as_str() {
@@ -195,7 +179,7 @@ impl Policy for CustomerPortalMaps {
     fn evaluate(input: &Input<'_>, settings: &Settings) -> Result<Vec<Finding>, EvaluationError> {
         let env = input.document("environment")?;
         let maps_node = env.at("/dualWrite/maps");
-        let maps: Vec<Node<'_>> = maps_node.items().collect();
+        let maps = dualwrite::maps(&maps_node);
         // Findings about a missing map point at the closest place that exists.
         let missing_at = [maps_node.clone(), env.at("/dualWrite"), env.root()]
             .into_iter()

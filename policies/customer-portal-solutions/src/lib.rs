@@ -153,19 +153,19 @@ fn default_prospect_to_cash() -> Vec<String> {
 /// A solution found in the snapshot.
 struct Installed<'d> {
     node: Node<'d>,
-    unique_name: String,
-    friendly_name: Option<String>,
-    version: Option<String>,
+    unique_name: &'d str,
+    friendly_name: Option<&'d str>,
+    version: Option<&'d str>,
 }
 
 fn installed<'d>(env: &'d Doc<'d>) -> Vec<Installed<'d>> {
     env.at("/solutions")
         .items()
         .filter_map(|node| {
-            let unique_name = node.get("uniqueName").str()?;
+            let unique_name = node.get("uniqueName").as_str()?;
             Some(Installed {
-                friendly_name: node.get("friendlyName").str(),
-                version: node.get("version").str(),
+                friendly_name: node.get("friendlyName").as_str(),
+                version: node.get("version").as_str(),
                 unique_name,
                 node,
             })

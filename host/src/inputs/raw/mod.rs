@@ -254,7 +254,7 @@ impl RawFile {
 
 fn decode(bytes: &[u8]) -> Result<String, String> {
     let utf16 = |rest: &[u8], little: bool| -> Result<String, String> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err("not UTF-16 text (an odd number of bytes)".into());
         }
         let units: Vec<u16> = rest

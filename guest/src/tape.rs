@@ -1,0 +1,225 @@
+//! Reading a document in the host's compact binary form ("tape"), in the policy's own
+//! memory: one host call brings the whole document, and every read after that is a
+//! few loads, with no call across the sandbox boundary and no parsing.
+//!
+//! The format (little-endian; written by `host/src/engine/tape.rs`, described in
+//! `docs/architecture.md`): the magic `PFT1`, then one value:
+//! - `0` null, `1` false, `2` true;
+//! - `3` + i64: a whole number; `4` + f64: any other number;
+//! - `5` + u32 length + UTF-8 bytes: a string;
+//! - `6` + u32 count + u32 end + count × u32 offsets of the elements, then the elements;
+//! - `7` + u32 count + u32 end + count × (u32 key offset, u32 value offset), then each
+//!   key (u32 length + UTF-8 bytes) and its value; members in document order.
+//!
+//! Offsets are from the start of the tape. A malformed tape reads as "nothing there".
+
+use crate::bindings::preflight::policy::types::Value;
+
+pub(crate) const MAGIC: &[u8; 4] = b"PFT1";
+/// The offset of the root value.
+pub(crate) const ROOT: u32 = 4;
+
+pub(crate) const NULL: u8 = 0;
+pub(crate) const FALSE: u8 = 1;
+pub(crate) const TRUE: u8 = 2;
+pub(crate) const INT: u8 = 3;
+pub(crate) const FLOAT: u8 = 4;
+pub(crate) const STRING: u8 = 5;
+pub(crate) const ARRAY: u8 = 6;
+pub(crate) const OBJECT: u8 = 7;
+
+pub(crate) struct Tape {
+    bytes: Vec<u8>,
+}
+
+impl Tape {
+    pub(crate) fn new(bytes: Vec<u8>) -> Tape {
+        Tape { bytes }
+    }
+
+    pub(crate) fn valid(&self) -> bool {
+        self.bytes.len() > 4 && &self.bytes[..4] == MAGIC
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let bytes = self.bytes.get(at..at + 4)?;
+        Some(u32::from_le_bytes(bytes.try_into().ok()?))
+    }
+
+    fn u64_at(&self, at: usize) -> Option<u64> {
+        let bytes = self.bytes.get(at..at + 8)?;
+        Some(u64::from_le_bytes(bytes.try_into().ok()?))
+    }
+
+    fn tag(&self, at: u32) -> Option<u8> {
+        self.bytes.get(at as usize).copied()
+    }
+
+    /// The string that starts with its length at `at`.
+    fn text(&self, at: usize) -> Option<&str> {
+        let len = self.u32_at(at)? as usize;
+        std::str::from_utf8(self.bytes.get(at + 4..at + 4 + len)?).ok()
+    }
+
+    /// The string value at `at`.
+    pub(crate) fn str(&self, at: u32) -> Option<&str> {
+        if self.tag(at)? != STRING {
+            return None;
+        }
+        self.text(at as usize + 1)
+    }
+
+    /// Elements of an array, members of an object; `None` for anything else.
+    pub(crate) fn count(&self, at: u32, tag: u8) -> Option<u32> {
+        if self.tag(at)? != tag {
+            return None;
+        }
+        self.u32_at(at as usize + 1)
+    }
+
+    pub(crate) fn element(&self, at: u32, index: usize) -> Option<u32> {
+        let count = self.count(at, ARRAY)? as usize;
+        if index >= count {
+            return None;
+        }
+        self.u32_at(at as usize + 9 + index * 4)
+    }
+
+    /// The key and the value offset of member `index` of an object.
+    pub(crate) fn entry(&self, at: u32, index: usize) -> Option<(&str, u32)> {
+        let slot = at as usize + 9 + index * 8;
+        let key = self.u32_at(slot)? as usize;
+        let value = self.u32_at(slot + 4)?;
+        Some((self.text(key)?, value))
+    }
+
+    /// The value of the member `key` of the object at `at`: a scan of the keys,
+    /// compared as bytes (objects in snapshots have a handful of members).
+    pub(crate) fn member(&self, at: u32, key: &str) -> Option<u32> {
+        let count = self.count(at, OBJECT)? as usize;
+        let key = key.as_bytes();
+        let table = at as usize + 9;
+        for index in 0..count {
+            let slot = table + index * 8;
+            let name = self.u32_at(slot)? as usize;
+            let len = self.u32_at(name)? as usize;
+            if len == key.len() && self.bytes.get(name + 4..name + 4 + len)? == key {
+                return self.u32_at(slot + 4);
+            }
+        }
+        None
+    }
+
+    /// One level of the value at `at`, as the WIT `value`.
+    pub(crate) fn value(&self, at: u32) -> Option<Value> {
+        let body = at as usize + 1;
+        Some(match self.tag(at)? {
+            NULL => Value::Null,
+            FALSE => Value::Boolean(false),
+            TRUE => Value::Boolean(true),
+            INT => Value::Integer(self.u64_at(body)? as i64),
+            FLOAT => Value::Float(f64::from_bits(self.u64_at(body)?)),
+            STRING => Value::Text(self.text(body)?.to_owned()),
+            ARRAY => Value::Array(self.u32_at(body)?),
+            OBJECT => Value::Object(self.u32_at(body)?),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn bool(&self, at: u32) -> Option<bool> {
+        match self.tag(at)? {
+            TRUE => Some(true),
+            FALSE => Some(false),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn i64(&self, at: u32) -> Option<i64> {
+        (self.tag(at)? == INT).then(|| self.u64_at(at as usize + 1).map(|v| v as i64))?
+    }
+
+    pub(crate) fn f64(&self, at: u32) -> Option<f64> {
+        match self.tag(at)? {
+            INT => Some(self.u64_at(at as usize + 1)? as i64 as f64),
+            FLOAT => Some(f64::from_bits(self.u64_at(at as usize + 1)?)),
+            _ => None,
+        }
+    }
+
+    /// The RFC 6901 pointer of the value at `at`: down from the root, at each level
+    /// the last child that starts at or before `at` (children are laid out in order).
+    pub(crate) fn pointer_of(&self, at: u32) -> String {
+        let mut pointer = String::new();
+        let mut here = ROOT;
+        while here != at {
+            let (segment, child) = match self.tag(here) {
+                Some(OBJECT) => {
+                    let count = self.count(here, OBJECT).unwrap_or(0) as usize;
+                    let index = self.last_before(count, at, |i| self.entry(here, i).map(|e| e.1));
+                    match index.and_then(|i| self.entry(here, i)) {
+                        Some((key, child)) => (crate::escape_key(key), child),
+                        None => break,
+                    }
+                }
+                Some(ARRAY) => {
+                    let count = self.count(here, ARRAY).unwrap_or(0) as usize;
+                    let index = self.last_before(count, at, |i| self.element(here, i));
+                    match index.and_then(|i| Some((i, self.element(here, i)?))) {
+                        Some((i, child)) => (i.to_string(), child),
+                        None => break,
+                    }
+                }
+                _ => break,
+            };
+            pointer.push('/');
+            pointer.push_str(&segment);
+            here = child;
+        }
+        pointer
+    }
+
+    /// Binary search: the last of `count` children whose offset is at most `at`.
+    fn last_before(
+        &self,
+        count: usize,
+        at: u32,
+        offset: impl Fn(usize) -> Option<u32>,
+    ) -> Option<usize> {
+        let (mut low, mut high) = (0, count);
+        while low < high {
+            let mid = (low + high) / 2;
+            if offset(mid)? <= at {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low.checked_sub(1)
+    }
+
+    /// Follows an RFC 6901 pointer from the root.
+    pub(crate) fn resolve(&self, pointer: &str) -> Option<u32> {
+        if pointer.is_empty() {
+            return Some(ROOT);
+        }
+        let mut at = ROOT;
+        for raw in pointer.strip_prefix('/')?.split('/') {
+            let token: std::borrow::Cow<str> = if raw.contains('~') {
+                raw.replace("~1", "/").replace("~0", "~").into()
+            } else {
+                raw.into()
+            };
+            at = match self.tag(at)? {
+                OBJECT => self.member(at, &token)?,
+                ARRAY => {
+                    if token.len() > 1 && token.starts_with('0') {
+                        return None;
+                    }
+                    self.element(at, token.parse().ok()?)?
+                }
+                _ => return None,
+            };
+        }
+        Some(at)
+    }
+}
