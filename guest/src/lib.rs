@@ -743,10 +743,11 @@ pub mod __private {
     fn cached_settings<P: Policy>(text: &str) -> Result<std::rc::Rc<dyn std::any::Any>, String> {
         SETTINGS.with(|cell| {
             let mut cache = cell.borrow_mut();
-            if let Some(hit) = cache.as_ref().filter(|cache| cache.text == text) {
-                if hit.value.is::<P::Settings>() {
-                    return Ok(hit.value.clone());
-                }
+            if let Some(hit) = cache
+                .as_ref()
+                .filter(|cache| cache.text == text && cache.value.is::<P::Settings>())
+            {
+                return Ok(hit.value.clone());
             }
             let value: std::rc::Rc<dyn std::any::Any> = std::rc::Rc::new(settings::<P>(text)?);
             *cache = Some(SettingsCache {

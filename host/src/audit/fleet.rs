@@ -173,23 +173,23 @@ pub fn snapshot(index: usize, seed: u64) -> Value {
         }
     }
 
-    if rng.chance(4) {
-        if let Some(pages) = doc["licensing"]["powerPages"].as_object_mut() {
-            pages.insert("authenticatedUsersPerMonth".into(), json!(0));
-            pages.insert("anonymousUsersPerMonth".into(), json!(0));
-        }
+    if rng.chance(4)
+        && let Some(pages) = doc["licensing"]["powerPages"].as_object_mut()
+    {
+        pages.insert("authenticatedUsersPerMonth".into(), json!(0));
+        pages.insert("anonymousUsersPerMonth".into(), json!(0));
     }
-    if rng.chance(3) {
-        if let Some(sites) = doc["powerPagesSites"].as_array_mut() {
-            sites.push(json!({
-                "id": rng.guid(),
-                "name": format!("Fleet portal {index:05}"),
-                "template": "Customer Portal",
-                "dataModel": "Standard",
-                "lifecycle": "Production",
-                "url": format!("https://{org}.powerappsportals.com"),
-            }));
-        }
+    if rng.chance(3)
+        && let Some(sites) = doc["powerPagesSites"].as_array_mut()
+    {
+        sites.push(json!({
+            "id": rng.guid(),
+            "name": format!("Fleet portal {index:05}"),
+            "template": "Customer Portal",
+            "dataModel": "Standard",
+            "lifecycle": "Production",
+            "url": format!("https://{org}.powerappsportals.com"),
+        }));
     }
     doc
 }

@@ -218,10 +218,10 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
         }
         any = true;
         let gate = gate_name(target.gate);
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<details id=\"{}\" open><summary><span class=\"mono\">{}</span> · \
-             <span class=\"gate {gate}\">{gate}</span> · {} errors, {} warnings, {} info</summary>\n",
+             <span class=\"gate {gate}\">{gate}</span> · {} errors, {} warnings, {} info</summary>",
             anchor("target-", &target.id),
             escape(&target.id),
             target.counts.error,
@@ -546,7 +546,7 @@ fn bold(escaped: &str) -> String {
         }
         out.push_str(part);
     }
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         out.push_str("</b>");
     }
     out

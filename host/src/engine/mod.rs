@@ -561,10 +561,11 @@ impl Engine {
                 message: format!("{dropped} more messages were dropped (log limit)"),
             });
         }
-        if keep && !trapped {
-            if let Some(instance) = instance {
-                *live = Some(Live { store, instance });
-            }
+        if keep
+            && !trapped
+            && let Some(instance) = instance
+        {
+            *live = Some(Live { store, instance });
         }
         PolicyRun {
             status,

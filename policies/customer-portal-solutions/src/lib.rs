@@ -208,9 +208,9 @@ fn check_core(env: &Doc<'_>, solutions: &[Installed<'_>]) -> Option<Finding> {
                 ),
         );
     };
-    let text = core.version.clone().unwrap_or_default();
+    let text = core.version.unwrap_or_default();
     let node = core.node.get("version");
-    match parse_version(&text) {
+    match parse_version(text) {
         None => Some(
             node.finding(
                 &CORE,
@@ -337,7 +337,7 @@ fn check_prospect_to_cash(solutions: &[Installed<'_>], settings: &Settings) -> V
                 .prospect_to_cash_solutions
                 .iter()
                 .any(|name| solution.unique_name.eq_ignore_ascii_case(name))
-                || solution.friendly_name.as_deref().is_some_and(|name| {
+                || solution.friendly_name.is_some_and(|name| {
                     let squashed: String = name
                         .chars()
                         .filter(char::is_ascii_alphanumeric)
