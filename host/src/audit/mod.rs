@@ -710,6 +710,96 @@ pub fn check_target(
     }
 }
 
+/// A `check` report as an audit of one target, for the HTML report.
+pub fn from_report(report: &crate::report::Report) -> (Header, Vec<TargetResult>, AuditSummary) {
+    let policies: Vec<PolicyEntry> = report
+        .policies
+        .iter()
+        .filter(|policy| policy.version.is_some())
+        .map(|policy| PolicyEntry {
+            name: policy.name.clone(),
+            version: policy.version.clone().unwrap_or_default(),
+            source: policy.source.clone(),
+            sha256: policy.sha256.clone().unwrap_or_default(),
+            rules: policy
+                .rules
+                .iter()
+                .map(|rule| RuleRecord {
+                    id: rule.id.clone(),
+                    title: rule.title.clone(),
+                    default_severity: rule.default_severity,
+                    help: rule.help.clone(),
+                    help_url: rule.help_url.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    let header = Header {
+        tool: ToolRecord {
+            name: report.tool.name.to_owned(),
+            version: report.tool.version.to_owned(),
+        },
+        started_at: report.started_at.clone(),
+        shard: None,
+        targets: 1,
+        fail_on: report.summary.fail_on,
+        isolate: true,
+        policies,
+        settings: report.settings.clone(),
+    };
+    let id = report
+        .inputs
+        .iter()
+        .find(|input| input.document == "environment")
+        .or(report.inputs.first())
+        .map(|input| input.path.clone())
+        .unwrap_or_default();
+    let environment = EnvironmentRecord::default();
+    let target = TargetResult {
+        id,
+        gate: report.summary.gate,
+        error: None,
+        environment,
+        inputs: report.inputs.clone(),
+        policies: report.summary.policies.clone(),
+        policy_errors: report
+            .policies
+            .iter()
+            .filter(|policy| policy.status == Status::Error)
+            .map(|policy| PolicyError {
+                policy: policy.name.clone(),
+                reason: policy.reason.clone().unwrap_or_default(),
+            })
+            .collect(),
+        counts: report.summary.findings.clone(),
+        findings: report
+            .findings
+            .iter()
+            .map(|finding| AuditFinding {
+                rule_id: finding.rule_id.clone(),
+                policy: finding.policy.clone(),
+                severity: finding.severity,
+                message: match &finding.waiver {
+                    Some(_) => format!("{} (waived)", finding.message),
+                    None => finding.message.clone(),
+                },
+                document: finding.document.clone(),
+                file: finding.file.clone(),
+                pointer: finding.pointer.clone(),
+                line: finding.line,
+                remediation: finding.remediation.clone(),
+            })
+            .collect(),
+    };
+    let mut tally = Tally::new(&header.policies);
+    tally.add(&target);
+    let mut summary = tally.finish(report.ended_at.clone());
+    // The gate is the check's own (waivers, --fail-on and policy errors decided it).
+    summary.gate = report.summary.gate;
+    summary.exit_code = report.summary.exit_code;
+    (header, vec![target], summary)
+}
+
 // ---------------------------------------------------------------------------------
 // Reading a stream back (`preflight merge`).
 

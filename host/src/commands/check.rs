@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub settings: Option<PathBuf>,
 
-    /// Output format: text, json, sarif, junit, github or markdown; repeatable, each
+    /// Output format: text, json, sarif, junit, github, markdown or html; repeatable, each
     /// to its own file with `FORMAT=FILE` (at most one without a file) [default: text]
     #[arg(long, value_name = "FORMAT[=FILE]", value_parser = OutputSpec::parse)]
     pub format: Vec<OutputSpec>,
@@ -270,6 +270,7 @@ fn outputs(args: &Args) -> Result<Vec<(Format, Option<PathBuf>)>> {
                 Format::Junit => "junit.xml",
                 Format::Github => "annotations.txt",
                 Format::Markdown => "summary.md",
+                Format::Html => "report.html",
             }
         );
     }

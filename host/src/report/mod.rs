@@ -32,6 +32,8 @@ pub enum Format {
     Github,
     /// Markdown, for a job summary or a pull request comment
     Markdown,
+    /// One self-contained HTML page: the verdict, a chart, the findings, the rule docs
+    Html,
 }
 
 impl Format {
@@ -43,6 +45,7 @@ impl Format {
             Format::Junit => "junit",
             Format::Github => "github",
             Format::Markdown => "markdown",
+            Format::Html => "html",
         }
     }
 }
@@ -403,6 +406,10 @@ impl Report {
             Format::Junit => junit::render(self),
             Format::Github => github::render(self),
             Format::Markdown => markdown::render(self),
+            Format::Html => {
+                let (header, targets, summary) = crate::audit::from_report(self);
+                crate::audit::html::render(&header, &targets, &summary)
+            }
         }
     }
 
