@@ -468,3 +468,58 @@ fn check_writes_the_same_html_report_for_one_environment() {
     assert!(html.contains("<svg id=\"findings-chart\""));
     assert_anchors_resolve(&html);
 }
+
+/// A policy that traps (here: panics) on every environment. The instance it trapped
+/// in is never entered again; each environment gets a fresh one and the same
+/// contained error, and the built-in policies still report their findings.
+#[test]
+fn a_policy_that_traps_is_contained_on_every_environment() {
+    for guest in [
+        preflight_e2e::fixtures::PANIC,
+        preflight_e2e::fixtures::ENDLESS_LOOP,
+    ] {
+        let out = Preflight::new().run([
+            "audit",
+            "examples/contoso-ready",
+            NOT_READY,
+            "--jobs",
+            "1",
+            "--fuel",
+            "50000000",
+            "--policy",
+            guest,
+        ]);
+        out.assert_code(2);
+        let records = lines(&out.stdout);
+        let targets: Vec<&Value> = records.iter().filter(|r| r["type"] == "target").collect();
+        assert_eq!(targets.len(), 2);
+        let reasons: Vec<&str> = targets
+            .iter()
+            .map(|target| {
+                assert_eq!(target["gate"], "incomplete");
+                let errors = target["policyErrors"].as_array().expect("policy errors");
+                assert_eq!(errors.len(), 1, "{target}");
+                errors[0]["reason"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(
+            reasons[0], reasons[1],
+            "the same error each time, not a poisoned instance"
+        );
+        assert!(
+            reasons[0].starts_with("trapped: it aborted")
+                || reasons[0].starts_with("ran out of fuel"),
+            "{}",
+            reasons[0]
+        );
+        let not_ready = targets.iter().find(|t| t["id"] == NOT_READY).unwrap();
+        assert!(
+            not_ready["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["ruleId"] == "CP004"),
+            "the built-in policies still ran: {not_ready}"
+        );
+    }
+}
