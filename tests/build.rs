@@ -21,6 +21,7 @@ const HOSTILE: &[(&str, &str, Target)] = &[
     ("BAD_POINTER", "bad-pointer", Target::Unknown),
     ("WASI_ESCAPE", "wasi-escape", Target::Wasip2),
     ("NEEDS_SITE", "needs-site", Target::Unknown),
+    ("REMEMBERS", "remembers", Target::Unknown),
 ];
 
 fn main() {

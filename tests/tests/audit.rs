@@ -523,3 +523,36 @@ fn a_policy_that_traps_is_contained_on_every_environment() {
         );
     }
 }
+
+/// What instance reuse means, shown with a policy that keeps state on purpose: in a
+/// kept instance it sees the previous environment; with `--isolate` it never does.
+#[test]
+fn a_policy_that_keeps_state_sees_the_previous_environment_unless_isolated() {
+    let run = |isolate: bool| {
+        let mut args = vec![
+            "audit",
+            "examples/contoso-ready",
+            NOT_READY,
+            "--jobs",
+            "1",
+            "--no-builtin",
+            "--policy",
+            preflight_e2e::fixtures::REMEMBERS,
+        ];
+        if isolate {
+            args.push("--isolate");
+        }
+        let out = Preflight::new().run(args);
+        lines(&out.stdout)
+            .into_iter()
+            .filter(|r| r["type"] == "target")
+            .map(|r| r["findings"].as_array().unwrap().len())
+            .collect::<Vec<usize>>()
+    };
+    assert_eq!(
+        run(false),
+        [0, 1],
+        "the second environment's call saw the first's name"
+    );
+    assert_eq!(run(true), [0, 0]);
+}

@@ -150,3 +150,25 @@ mod variant {
         ])
     }
 }
+
+#[cfg(feature = "remembers")]
+mod variant {
+    use super::*;
+    use std::cell::RefCell;
+    pub const NAME: &str = "hostile-remembers";
+    pub const DOCUMENTS: &[Need] = &[Need::required("environment")];
+
+    thread_local! {
+        static PREVIOUS: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// Reports the display name of the environment it saw in its previous call: state
+    /// carried from one evaluation to the next, which `audit --isolate` rules out.
+    pub fn evaluate(env: &Doc<'_>) -> Result<Vec<Finding>, EvaluationError> {
+        let name = env.at("/environment/displayName").str().unwrap_or_default();
+        let previous = PREVIOUS.with(|cell| cell.borrow_mut().replace(name));
+        Ok(previous
+            .map(|previous| vec![env.root().finding(&RULE, format!("remembers `{previous}`"))])
+            .unwrap_or_default())
+    }
+}
