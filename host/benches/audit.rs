@@ -30,6 +30,10 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// Runs `preflight audit` once: its wall time, exit code and peak resident memory
 /// (MiB, from `wait4`, for this process alone).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped with wait4, which also gives its resource usage"
+)]
 fn audit(
     binary: &str,
     fleet: &Path,
