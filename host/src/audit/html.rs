@@ -168,7 +168,7 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
          <th>Environment</th><th>Type</th><th>Gate</th><th>Errors</th><th>Warnings</th><th>Info</th></tr></thead>\n<tbody>\n",
     );
     for target in targets {
-        let gate = gate_name(target.gate);
+        let gate = target.gate.as_str();
         let name = target
             .environment
             .display_name
@@ -217,7 +217,7 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
             continue;
         }
         any = true;
-        let gate = gate_name(target.gate);
+        let gate = target.gate.as_str();
         let _ = writeln!(
             out,
             "<details id=\"{}\" open><summary><span class=\"mono\">{}</span> · \
@@ -311,14 +311,6 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
     );
     out.push_str("</main>\n</body>\n</html>\n");
     out
-}
-
-fn gate_name(gate: Gate) -> &'static str {
-    match gate {
-        Gate::Passed => "passed",
-        Gate::Failed => "failed",
-        Gate::Incomplete => "incomplete",
-    }
 }
 
 /// A horizontal bar per rule with findings, stacked by severity.

@@ -394,18 +394,19 @@ pub fn policy_entry(policy: &Policy) -> PolicyEntry {
         version: policy.info.version.clone(),
         source: policy.source.label(),
         sha256: policy.sha256.clone(),
-        rules: policy
-            .info
-            .rules
-            .iter()
-            .map(|rule| RuleRecord {
-                id: rule.id.clone(),
-                title: rule.title.clone(),
-                default_severity: rule.default_severity,
-                help: rule.help.clone(),
-                help_url: rule.help_url.clone(),
-            })
-            .collect(),
+        rules: policy.info.rules.iter().map(RuleRecord::from).collect(),
+    }
+}
+
+impl From<&crate::model::RuleInfo> for RuleRecord {
+    fn from(rule: &crate::model::RuleInfo) -> RuleRecord {
+        RuleRecord {
+            id: rule.id.clone(),
+            title: rule.title.clone(),
+            default_severity: rule.default_severity,
+            help: rule.help.clone(),
+            help_url: rule.help_url.clone(),
+        }
     }
 }
 
@@ -721,17 +722,7 @@ pub fn from_report(report: &crate::report::Report) -> (Header, Vec<TargetResult>
             version: policy.version.clone().unwrap_or_default(),
             source: policy.source.clone(),
             sha256: policy.sha256.clone().unwrap_or_default(),
-            rules: policy
-                .rules
-                .iter()
-                .map(|rule| RuleRecord {
-                    id: rule.id.clone(),
-                    title: rule.title.clone(),
-                    default_severity: rule.default_severity,
-                    help: rule.help.clone(),
-                    help_url: rule.help_url.clone(),
-                })
-                .collect(),
+            rules: policy.rules.iter().map(RuleRecord::from).collect(),
         })
         .collect();
     let header = Header {

@@ -543,11 +543,7 @@ fn markdown(header: &Header, targets: &[TargetResult], summary: &AuditSummary) -
                 "| {} | `{}` | {} | {} | {} | {} |",
                 cell(target.environment.display_name.as_deref().unwrap_or("")),
                 cell(&target.id),
-                match target.gate {
-                    Gate::Passed => "passed",
-                    Gate::Failed => "failed",
-                    Gate::Incomplete => "incomplete",
-                },
+                target.gate.as_str(),
                 target.counts.error,
                 target.counts.warning,
                 cell(&if let Some(error) = &target.error {

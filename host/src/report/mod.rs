@@ -94,6 +94,14 @@ pub enum Gate {
 }
 
 impl Gate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Passed => "passed",
+            Gate::Failed => "failed",
+            Gate::Incomplete => "incomplete",
+        }
+    }
+
     pub fn exit_code(self) -> u8 {
         match self {
             Gate::Passed => 0,
