@@ -221,11 +221,13 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
         let _ = writeln!(
             out,
             "<details id=\"{}\" open><summary><span class=\"mono\">{}</span> · \
-             <span class=\"gate {gate}\">{gate}</span> · {} errors, {} warnings, {} info</summary>",
+             <span class=\"gate {gate}\">{gate}</span> · {} error{}, {} warning{}, {} info</summary>",
             anchor("target-", &target.id),
             escape(&target.id),
             target.counts.error,
+            if target.counts.error == 1 { "" } else { "s" },
             target.counts.warning,
+            if target.counts.warning == 1 { "" } else { "s" },
             target.counts.info
         );
         if let Some(error) = &target.error {

@@ -205,7 +205,7 @@ pub fn run(args: Args) -> Result<u8> {
         let f = &summary.findings;
         eprintln!(
             "audited {} environments in {:.2} s ({jobs} threads{}): {} passed, {} failed, {} incomplete · \
-             findings: {} errors, {} warnings, {} info",
+             findings: {}, {}, {} info",
             t.total,
             clock.elapsed().as_secs_f64(),
             args.shard
@@ -214,12 +214,17 @@ pub fn run(args: Args) -> Result<u8> {
             t.passed,
             t.failed,
             t.incomplete,
-            f.error,
-            f.warning,
+            count(f.error, "error"),
+            count(f.warning, "warning"),
             f.info
         );
     }
     Ok(summary.exit_code)
+}
+
+/// `1 error`, `2 errors`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Where each format goes, checked before anything runs (as `check` does).
@@ -500,7 +505,7 @@ fn markdown(header: &Header, targets: &[TargetResult], summary: &AuditSummary) -
     let _ = writeln!(
         out,
         "## preflight audit{}: {verdict}\n\n{} environments: {} passed, {} failed, {} incomplete · \
-         findings: {} errors, {} warnings, {} info\n",
+         findings: {}, {}, {} info\n",
         header
             .shard
             .map(|s| format!(" (shard {s})"))
@@ -509,8 +514,8 @@ fn markdown(header: &Header, targets: &[TargetResult], summary: &AuditSummary) -
         t.passed,
         t.failed,
         t.incomplete,
-        f.error,
-        f.warning,
+        count(f.error, "error"),
+        count(f.warning, "warning"),
         f.info
     );
     out.push_str("| Rule | Title | Errors | Warnings | Info | Environments |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
