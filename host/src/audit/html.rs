@@ -155,9 +155,9 @@ pub fn render(header: &Header, targets: &[TargetResult], summary: &AuditSummary)
             escape(&rule.rule_id),
             escape(&rule.title),
             escape(&rule.policy),
-            rule.error,
-            rule.warning,
-            rule.info,
+            rule.counts.error,
+            rule.counts.warning,
+            rule.counts.info,
             rule.targets
         );
     }
@@ -320,7 +320,7 @@ fn chart(out: &mut String, summary: &AuditSummary) {
     let rules: Vec<_> = summary
         .rules
         .iter()
-        .filter(|rule| rule.error + rule.warning + rule.info > 0)
+        .filter(|rule| rule.counts.total() > 0)
         .collect();
     if rules.is_empty() {
         out.push_str("<p>No findings to chart.</p>\n");
@@ -328,7 +328,7 @@ fn chart(out: &mut String, summary: &AuditSummary) {
     }
     let max = rules
         .iter()
-        .map(|rule| rule.error + rule.warning + rule.info)
+        .map(|rule| rule.counts.total())
         .max()
         .unwrap_or(1)
         .max(1);
@@ -356,18 +356,18 @@ fn chart(out: &mut String, summary: &AuditSummary) {
             "<g><title>{id}: {e} errors, {w} warnings, {n} info, in {t} environments</title>\
              <text x=\"0\" y=\"{ty}\"><a href=\"#{anchor}\">{id}</a></text>",
             id = escape(&rule.rule_id),
-            e = rule.error,
-            w = rule.warning,
-            n = rule.info,
+            e = rule.counts.error,
+            w = rule.counts.warning,
+            n = rule.counts.info,
             t = rule.targets,
             ty = y + 15.0,
             anchor = rule_anchor(&rule.policy, &rule.rule_id),
         );
         let mut x = label_width;
         for (count, color) in [
-            (rule.error, "#b42318"),
-            (rule.warning, "#b54708"),
-            (rule.info, "#175cd3"),
+            (rule.counts.error, "#b42318"),
+            (rule.counts.warning, "#b54708"),
+            (rule.counts.info, "#175cd3"),
         ] {
             if count == 0 {
                 continue;
@@ -385,7 +385,7 @@ fn chart(out: &mut String, summary: &AuditSummary) {
             "<text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
             x + 6.0,
             y + 15.0,
-            rule.error + rule.warning + rule.info
+            rule.counts.total()
         );
     }
     out.push_str("</svg>\n");

@@ -15,10 +15,8 @@ use crate::model::{Finding, Severity, Status};
 use crate::report::{Counts, FailOn, Gate, InputRecord, PolicyCounts, SettingsRecord};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// File names that make a folder one target: its snapshot.
@@ -263,9 +261,9 @@ pub struct RuleTally {
     pub rule_id: String,
     pub policy: String,
     pub title: String,
-    pub error: usize,
-    pub warning: usize,
-    pub info: usize,
+    /// Its findings by severity (`error`, `warning`, `info` in the JSON).
+    #[serde(flatten)]
+    pub counts: Counts,
     pub targets: usize,
 }
 
@@ -288,6 +286,20 @@ pub enum Line {
     Header(Box<Header>),
     Target(Box<TargetResult>),
     Summary(Box<AuditSummary>),
+}
+
+/// The `target` line of a result, serialized without giving the result up.
+pub fn target_line(result: &TargetResult) -> String {
+    /// [`Line::Target`], borrowed: the same JSON.
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Borrowed<'a> {
+        Target(&'a TargetResult),
+    }
+    let mut text =
+        serde_json::to_string(&Borrowed::Target(result)).expect("audit records serialize");
+    text.push('\n');
+    text
 }
 
 impl Line {
@@ -316,9 +328,7 @@ impl Tally {
                     rule_id: rule.id.clone(),
                     policy: policy.name.clone(),
                     title: rule.title.clone(),
-                    error: 0,
-                    warning: 0,
-                    info: 0,
+                    counts: Counts::default(),
                     targets: 0,
                 })
             })
@@ -340,11 +350,7 @@ impl Tally {
         }
         let mut seen: Vec<usize> = Vec::new();
         for finding in &target.findings {
-            match finding.severity {
-                Severity::Error => self.findings.error += 1,
-                Severity::Warning => self.findings.warning += 1,
-                Severity::Info => self.findings.info += 1,
-            }
+            self.findings.add(finding.severity);
             let Some(at) = self
                 .rules
                 .iter()
@@ -353,11 +359,7 @@ impl Tally {
                 continue;
             };
             let rule = &mut self.rules[at];
-            match finding.severity {
-                Severity::Error => rule.error += 1,
-                Severity::Warning => rule.warning += 1,
-                Severity::Info => rule.info += 1,
-            }
+            rule.counts.add(finding.severity);
             if !seen.contains(&at) {
                 seen.push(at);
                 rule.targets += 1;
@@ -457,12 +459,8 @@ pub fn run(
                         let batch: Batch = (start..end)
                             .map(|index| {
                                 let result = check_target(plan, &mut runner, &targets[index]);
-                                let line = Line::Target(Box::new(result));
-                                let text = line.to_json();
-                                let Line::Target(result) = line else {
-                                    unreachable!()
-                                };
-                                (index, *result, text)
+                                let text = target_line(&result);
+                                (index, result, text)
                             })
                             .collect();
                         if sender.send(batch).is_err() {
@@ -502,38 +500,24 @@ struct Loaded {
     text: Option<String>,
 }
 
+/// An input error with its causes, on one line (`cannot read `x`: No such file...`).
+fn describe(err: inputs::InputError) -> String {
+    format!("{:#}", anyhow::Error::from(err))
+}
+
+/// The snapshot, checked against the schema as `check` checks it.
 fn load_env(path: &Path) -> Result<Loaded, String> {
-    let bytes =
-        std::fs::read(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
-    let text = String::from_utf8(bytes).map_err(|err| {
-        format!(
-            "`{}`: not UTF-8 text (byte {})",
-            path.display(),
-            err.utf8_error().valid_up_to()
-        )
-    })?;
-    let value = inputs::parse(path, &text).map_err(|err| err.to_string())?;
-    if !value.is_object() {
-        return Err(format!(
-            "`{}`: the environment document must be an object at the top level",
-            path.display()
-        ));
-    }
-    if !inputs::schema::is_valid_environment(&value) {
+    let (input, text) = inputs::load_document_text("environment", path).map_err(describe)?;
+    // The fast path first; the violations are collected only for an invalid snapshot.
+    if !inputs::schema::is_valid_environment(&input.value) {
         return Err(inputs::schema::SchemaError {
             path: path.to_owned(),
-            violations: inputs::schema::environment_violations(&value),
+            violations: inputs::schema::environment_violations(&input.value),
         }
         .to_string());
     }
     Ok(Loaded {
-        input: Input {
-            name: "environment".to_owned(),
-            path: path.to_owned(),
-            sha256,
-            value: Arc::new(value),
-        },
+        input,
         text: Some(text),
     })
 }
@@ -542,11 +526,13 @@ fn load_other(name: &str, path: &Path) -> Result<Loaded, String> {
     if path.is_dir() {
         inputs::site::load_site(name, path)
             .map(|input| Loaded { input, text: None })
-            .map_err(|err| err.to_string())
+            .map_err(describe)
     } else {
-        let input = inputs::load_document(name, path).map_err(|err| err.to_string())?;
-        let text = std::fs::read_to_string(path).ok();
-        Ok(Loaded { input, text })
+        let (input, text) = inputs::load_document_text(name, path).map_err(describe)?;
+        Ok(Loaded {
+            input,
+            text: Some(text),
+        })
     }
 }
 
@@ -658,11 +644,7 @@ pub fn check_target(
         .into_iter()
         .zip(lines)
         .map(|(finding, line)| {
-            match finding.severity {
-                Severity::Error => severity_counts.error += 1,
-                Severity::Warning => severity_counts.warning += 1,
-                Severity::Info => severity_counts.info += 1,
-            }
+            severity_counts.add(finding.severity);
             let source = loaded
                 .iter()
                 .find(|loaded| loaded.input.name == finding.document);

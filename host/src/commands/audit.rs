@@ -519,19 +519,15 @@ fn markdown(header: &Header, targets: &[TargetResult], summary: &AuditSummary) -
         f.info
     );
     out.push_str("| Rule | Title | Errors | Warnings | Info | Environments |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
-    for rule in summary
-        .rules
-        .iter()
-        .filter(|r| r.error + r.warning + r.info > 0)
-    {
+    for rule in summary.rules.iter().filter(|r| r.counts.total() > 0) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
             cell(&rule.rule_id),
             cell(&rule.title),
-            rule.error,
-            rule.warning,
-            rule.info,
+            rule.counts.error,
+            rule.counts.warning,
+            rule.counts.info,
             rule.targets
         );
     }

@@ -43,12 +43,8 @@ pub fn run(args: Args) -> Result<u8> {
     }
     let mut writer = Writer::new(outputs, &header, args.out.quiet)?;
     for target in targets {
-        let line = crate::audit::Line::Target(Box::new(target));
-        let text = line.to_json();
-        let crate::audit::Line::Target(target) = line else {
-            unreachable!()
-        };
-        writer.target(*target, &text)?;
+        let text = crate::audit::target_line(&target);
+        writer.target(target, &text)?;
     }
     let summary = writer.finish_at(&header, ended_at)?;
     if !args.out.quiet {

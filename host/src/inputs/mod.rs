@@ -92,21 +92,29 @@ pub(crate) fn strip_position(message: &str) -> String {
     }
 }
 
-fn read(path: &Path) -> Result<(Vec<u8>, String), InputError> {
+/// The file's text and the sha256 of its bytes.
+fn read(path: &Path) -> Result<(String, String), InputError> {
     let bytes = std::fs::read(path).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let text = String::from_utf8(bytes.clone()).map_err(|err| InputError::Shape {
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let text = String::from_utf8(bytes).map_err(|err| InputError::Shape {
         path: path.to_owned(),
         message: format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
     })?;
-    Ok((bytes, text))
+    Ok((sha256, text))
 }
 
 /// Reads a document (JSON or YAML file) whose root must be an object.
 pub fn load_document(name: &str, path: &Path) -> Result<Input, InputError> {
-    let (bytes, text) = read(path)?;
+    load_document_text(name, path).map(|(input, _)| input)
+}
+
+/// [`load_document`], and the file's text (to find the lines of findings in it
+/// without reading the file again).
+pub fn load_document_text(name: &str, path: &Path) -> Result<(Input, String), InputError> {
+    let (sha256, text) = read(path)?;
     let value = parse(path, &text)?;
     if !value.is_object() {
         return Err(InputError::Shape {
@@ -114,12 +122,13 @@ pub fn load_document(name: &str, path: &Path) -> Result<Input, InputError> {
             message: format!("the {name} document must be an object at the top level"),
         });
     }
-    Ok(Input {
+    let input = Input {
         name: name.to_owned(),
         path: path.to_owned(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        sha256,
         value: Arc::new(value),
-    })
+    };
+    Ok((input, text))
 }
 
 /// Settings: an object whose keys are policy names and values the policy's settings.
@@ -132,7 +141,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn load(path: &Path) -> Result<Settings, InputError> {
-        let (bytes, text) = read(path)?;
+        let (sha256, text) = read(path)?;
         let value = parse(path, &text)?;
         let Value::Object(members) = value else {
             return Err(InputError::Shape {
@@ -142,7 +151,7 @@ impl Settings {
         };
         Ok(Settings {
             path: Some(path.to_owned()),
-            sha256: Some(hex::encode(Sha256::digest(&bytes))),
+            sha256: Some(sha256),
             by_policy: members.into_iter().collect(),
         })
     }

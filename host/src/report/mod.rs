@@ -226,6 +226,21 @@ pub struct Counts {
     pub info: usize,
 }
 
+impl Counts {
+    /// Counts one more finding of `severity`.
+    pub fn add(&mut self, severity: Severity) {
+        match severity {
+            Severity::Error => self.error += 1,
+            Severity::Warning => self.warning += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.error + self.warning + self.info
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyCounts {
     pub total: usize,
@@ -350,11 +365,7 @@ impl Report {
         findings.sort_by(|a, b| finding_order(a, b));
         let mut counts = Counts::default();
         for finding in &findings {
-            match finding.severity {
-                Severity::Error => counts.error += 1,
-                Severity::Warning => counts.warning += 1,
-                Severity::Info => counts.info += 1,
-            }
+            counts.add(finding.severity);
         }
         let mut policy_counts = PolicyCounts {
             total: policies.len(),
