@@ -252,11 +252,20 @@ impl<'a> Doc<'a> {
 
     /// The node at a JSON pointer (it may not exist: see [`Node::exists`]).
     pub fn at(&self, pointer: &str) -> Node<'_> {
+        let (loc, pointer) = match self.tape() {
+            // Followed once, here; a node that exists spells its pointer out of the
+            // tape only if asked (the same canonical text).
+            Some(tape) => match tape.resolve(pointer) {
+                Some(at) => (Loc::At(at), std::cell::OnceCell::new()),
+                None => (Loc::Nowhere, spelt(pointer.to_owned())),
+            },
+            None => (Loc::Unresolved, spelt(pointer.to_owned())),
+        };
         Node {
             doc: self,
-            pointer: spelt(pointer.to_owned()),
+            pointer,
             segment: String::new(),
-            loc: Loc::Unresolved,
+            loc,
         }
     }
 
@@ -422,6 +431,30 @@ impl<'d> Node<'d> {
         }
     }
 
+    /// The strings of several members of the object here, in one pass over its
+    /// members: `None` for a member that is missing or not a string. The same as
+    /// `get(key).as_str()` for each key, for less.
+    ///
+    /// ```ignore
+    /// let [name, version] = solution.strs(["uniqueName", "version"]);
+    /// ```
+    pub fn strs<const N: usize>(&self, keys: [&str; N]) -> [Option<&'d str>; N] {
+        let mut found = [None; N];
+        if let Some((tape, at)) = self.located()
+            && let Some(entries) = tape.entries(at)
+        {
+            for (name, value) in entries {
+                if let Some(slot) = keys
+                    .iter()
+                    .position(|key| tape.key_is(name, key.as_bytes()))
+                {
+                    found[slot] = tape.str(value);
+                }
+            }
+        }
+        found
+    }
+
     /// The string here, if it is one, borrowed from the document (no copy).
     pub fn as_str(&self) -> Option<&'d str> {
         self.located().and_then(|(tape, at)| tape.str(at))
@@ -531,59 +564,72 @@ impl<'d> Node<'d> {
 
 /// Text helpers shared by policies.
 pub mod text {
-    /// [`same`] for ASCII: one pass over the bytes, runs of white space as one space.
-    fn same_ascii(a: &[u8], b: &[u8]) -> bool {
-        let trim = |s: &[u8]| -> (usize, usize) {
-            let start = s
-                .iter()
-                .position(|c| !c.is_ascii_whitespace())
-                .unwrap_or(s.len());
-            let end = s
-                .iter()
-                .rposition(|c| !c.is_ascii_whitespace())
-                .map_or(start, |i| i + 1);
-            (start, end)
-        };
-        let ((mut i, a_end), (mut j, b_end)) = (trim(a), trim(b));
-        while i < a_end && j < b_end {
-            let (x, y) = (a[i], b[j]);
-            if x.is_ascii_whitespace() && y.is_ascii_whitespace() {
-                while i < a_end && a[i].is_ascii_whitespace() {
-                    i += 1;
-                }
-                while j < b_end && b[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                continue;
-            }
-            if !x.eq_ignore_ascii_case(&y) {
-                return false;
-            }
-            i += 1;
-            j += 1;
+    /// White space as `char::is_whitespace` sees it, for ASCII bytes.
+    fn is_space(c: u8) -> bool {
+        matches!(c, b' ' | b'\t'..=b'\r')
+    }
+
+    fn skip_space(s: &[u8], mut at: usize) -> usize {
+        while at < s.len() && is_space(s[at]) {
+            at += 1;
         }
-        i == a_end && j == b_end
+        at
     }
 
     /// Whether two names are the same as people type them: [`normalise`]d, but
     /// compared without allocating (`CDS  Contacts V2` is `cds contacts v2`).
+    ///
+    /// One pass over ASCII bytes that stops at the first difference; only when it
+    /// meets a non-ASCII byte before that does it compare word by word in Unicode.
     pub fn same(a: &str, b: &str) -> bool {
-        if a.is_ascii() && b.is_ascii() {
-            return same_ascii(a.as_bytes(), b.as_bytes());
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        let (mut i, mut j) = (skip_space(x, 0), skip_space(y, 0));
+        loop {
+            match (x.get(i), y.get(j)) {
+                (None, None) => return true,
+                (Some(&p), Some(&q)) => {
+                    if !p.is_ascii() || !q.is_ascii() {
+                        return same_unicode(a, b);
+                    }
+                    match (is_space(p), is_space(q)) {
+                        // A run of white space on both sides counts as one space.
+                        (true, true) => {
+                            i = skip_space(x, i);
+                            j = skip_space(y, j);
+                        }
+                        // A word goes on on one side only: the words differ.
+                        (true, false) | (false, true) => return false,
+                        (false, false) if p.eq_ignore_ascii_case(&q) => {
+                            i += 1;
+                            j += 1;
+                        }
+                        (false, false) => return false,
+                    }
+                }
+                // One side has ended: the same if only white space is left.
+                (Some(_), None) | (None, Some(_)) => {
+                    let rest = if i < x.len() { &x[i..] } else { &y[j..] };
+                    return match rest.iter().all(|&c| is_space(c)) {
+                        true => true,
+                        false if rest.is_ascii() => false,
+                        false => same_unicode(a, b),
+                    };
+                }
+            }
         }
+    }
+
+    fn same_unicode(a: &str, b: &str) -> bool {
         let mut left = a.split_whitespace();
         let mut right = b.split_whitespace();
         loop {
             match (left.next(), right.next()) {
                 (None, None) => return true,
                 (Some(x), Some(y)) => {
-                    let equal = if x.is_ascii() && y.is_ascii() {
-                        x.eq_ignore_ascii_case(y)
-                    } else {
-                        x.chars()
-                            .flat_map(char::to_lowercase)
-                            .eq(y.chars().flat_map(char::to_lowercase))
-                    };
+                    let equal = x
+                        .chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(y.chars().flat_map(char::to_lowercase));
                     if !equal {
                         return false;
                     }
@@ -635,12 +681,20 @@ pub mod dualwrite {
     /// The maps of the array at `list` (none when it is not an array).
     pub fn maps<'d>(list: &Node<'d>) -> Vec<Map<'d>> {
         list.items()
-            .map(|node| Map {
-                name: node.get("name").as_str(),
-                entity: node.get("financeAndOperationsEntity").as_str(),
-                table: node.get("dataverseTable").as_str(),
-                state: node.get("state").as_str(),
-                node,
+            .map(|node| {
+                let [name, entity, table, state] = node.strs([
+                    "name",
+                    "financeAndOperationsEntity",
+                    "dataverseTable",
+                    "state",
+                ]);
+                Map {
+                    name,
+                    entity,
+                    table,
+                    state,
+                    node,
+                }
             })
             .collect()
     }
@@ -840,6 +894,10 @@ mod tests {
             (" Customers V3 ", "customers\tv3"),
             ("Légal  Entités", "légal entités"),
             ("", "  "),
+            ("Contacts\u{b}V2", "contacts v2"),
+            ("Contacts V2\u{a0}", "contacts v2"),
+            ("ab\u{a0}cd", "AB CD"),
+            ("KELVIN", "\u{212a}elvin"),
         ] {
             assert!(same(a, b), "{a:?} {b:?}");
             assert_eq!(normalise(a), normalise(b));
@@ -849,6 +907,9 @@ mod tests {
             ("Contacts", "Contacts V2"),
             ("Contacts V2", "ContactsV2"),
             ("Légal", "legal"),
+            ("Contacts V2 ", "Contacts V2 x"),
+            ("a b", "ab"),
+            ("Légal", "Légal x"),
         ] {
             assert!(!same(a, b), "{a:?} {b:?}");
             assert_ne!(normalise(a), normalise(b));

@@ -3,19 +3,19 @@
 //! few loads, with no call across the sandbox boundary and no parsing.
 //!
 //! The format (little-endian; written by `host/src/engine/tape.rs`, described in
-//! `docs/architecture.md`): the magic `PFT1`, then one value:
+//! `docs/architecture.md`): the magic `PFT2`, then one value:
 //! - `0` null, `1` false, `2` true;
 //! - `3` + i64: a whole number; `4` + f64: any other number;
 //! - `5` + u32 length + UTF-8 bytes: a string;
-//! - `6` + u32 count + u32 end + count × u32 offsets of the elements, then the elements;
-//! - `7` + u32 count + u32 end + count × (u32 key offset, u32 value offset), then each
-//!   key (u32 length + UTF-8 bytes) and its value; members in document order.
+//! - `6` + u32 count + u32 table: the elements, then at `table` count × u32 offsets;
+//! - `7` + u32 count + u32 table: each key (u32 length + UTF-8 bytes) and its value,
+//!   in document order, then at `table` count × (u32 key offset, u32 value offset).
 //!
 //! Offsets are from the start of the tape. A malformed tape reads as "nothing there".
 
 use crate::bindings::preflight::policy::types::Value;
 
-pub(crate) const MAGIC: &[u8; 4] = b"PFT1";
+pub(crate) const MAGIC: &[u8; 4] = b"PFT2";
 /// The offset of the root value.
 pub(crate) const ROOT: u32 = 4;
 
@@ -58,7 +58,7 @@ impl Tape {
     /// The string that starts with its length at `at`.
     fn text(&self, at: usize) -> Option<&str> {
         let len = self.u32_at(at)? as usize;
-        std::str::from_utf8(self.bytes.get(at + 4..at + 4 + len)?).ok()
+        utf8(self.bytes.get(at + 4..at + 4 + len)?)
     }
 
     /// The string value at `at`.
@@ -77,17 +77,22 @@ impl Tape {
         self.u32_at(at as usize + 1)
     }
 
+    /// Where the table of a container's children starts.
+    fn table(&self, at: u32) -> Option<usize> {
+        self.u32_at(at as usize + 5).map(|table| table as usize)
+    }
+
     pub(crate) fn element(&self, at: u32, index: usize) -> Option<u32> {
         let count = self.count(at, ARRAY)? as usize;
         if index >= count {
             return None;
         }
-        self.u32_at(at as usize + 9 + index * 4)
+        self.u32_at(self.table(at)? + index * 4)
     }
 
     /// The key and the value offset of member `index` of an object.
     pub(crate) fn entry(&self, at: u32, index: usize) -> Option<(&str, u32)> {
-        let slot = at as usize + 9 + index * 8;
+        let slot = self.table(at)? + index * 8;
         let key = self.u32_at(slot)? as usize;
         let value = self.u32_at(slot + 4)?;
         Some((self.text(key)?, value))
@@ -96,18 +101,36 @@ impl Tape {
     /// The value of the member `key` of the object at `at`: a scan of the keys,
     /// compared as bytes (objects in snapshots have a handful of members).
     pub(crate) fn member(&self, at: u32, key: &str) -> Option<u32> {
-        let count = self.count(at, OBJECT)? as usize;
         let key = key.as_bytes();
-        let table = at as usize + 9;
-        for index in 0..count {
-            let slot = table + index * 8;
-            let name = self.u32_at(slot)? as usize;
-            let len = self.u32_at(name)? as usize;
-            if len == key.len() && self.bytes.get(name + 4..name + 4 + len)? == key {
-                return self.u32_at(slot + 4);
-            }
-        }
-        None
+        self.entries(at)?
+            .find(|&(name, _)| self.key_is(name, key))
+            .map(|(_, value)| value)
+    }
+
+    /// The (key offset, value offset) pairs of the object at `at`, read from its
+    /// table with one bounds check.
+    pub(crate) fn entries(&self, at: u32) -> Option<impl Iterator<Item = (usize, u32)> + '_> {
+        let count = self.count(at, OBJECT)? as usize;
+        let table = self.table(at)?;
+        let slots = self
+            .bytes
+            .get(table..table.checked_add(count.checked_mul(8)?)?)?;
+        Some(slots.chunks_exact(8).map(|slot| {
+            let word =
+                |i: usize| u32::from_le_bytes([slot[i], slot[i + 1], slot[i + 2], slot[i + 3]]);
+            (word(0) as usize, word(4))
+        }))
+    }
+
+    /// Whether the key at `name` (u32 length + bytes) is `key`.
+    pub(crate) fn key_is(&self, name: usize, key: &[u8]) -> bool {
+        self.u32_at(name).is_some_and(|len| {
+            len as usize == key.len()
+                && self
+                    .bytes
+                    .get(name + 4..name + 4 + key.len())
+                    .is_some_and(|bytes| same_bytes(bytes, key))
+        })
     }
 
     /// One level of the value at `at`, as the WIT `value`.
@@ -221,5 +244,80 @@ impl Tape {
             };
         }
         Some(at)
+    }
+}
+
+/// Eight bytes at a time: wasm has no vector `memcmp`, and the one it links
+/// compares byte by byte.
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut left, mut right) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in left.by_ref().zip(right.by_ref()) {
+        if u64::from_le_bytes(x.try_into().unwrap()) != u64::from_le_bytes(y.try_into().unwrap()) {
+            return false;
+        }
+    }
+    left.remainder() == right.remainder()
+}
+
+/// The bytes as text. ASCII, the common case, is checked eight bytes at a time;
+/// anything else goes through the full UTF-8 check.
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    let mut chunks = bytes.chunks_exact(8);
+    let ascii = chunks
+        .by_ref()
+        .all(|chunk| u64::from_le_bytes(chunk.try_into().unwrap()) & 0x8080_8080_8080_8080 == 0)
+        && chunks.remainder().is_ascii();
+    if ascii {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_compare_word_by_word() {
+        for (a, b, same) in [
+            ("", "", true),
+            ("name", "name", true),
+            (
+                "financeAndOperationsEntity",
+                "financeAndOperationsEntity",
+                true,
+            ),
+            (
+                "financeAndOperationsEntity",
+                "financeAndOperationsEntitx",
+                false,
+            ),
+            (
+                "xinanceAndOperationsEntity",
+                "financeAndOperationsEntity",
+                false,
+            ),
+            ("state", "stats", false),
+            ("state", "states", false),
+        ] {
+            assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), same, "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn text_is_checked_as_utf8() {
+        assert_eq!(
+            utf8(b"Legal entities (cdm_companies)"),
+            Some("Legal entities (cdm_companies)")
+        );
+        assert_eq!(utf8("Légal entités".as_bytes()), Some("Légal entités"));
+        assert_eq!(utf8(b"abcdefgh\xff"), None);
+        assert_eq!(utf8(b"\xe9abcdefghij"), None);
+        assert_eq!(utf8(b""), Some(""));
     }
 }

@@ -122,7 +122,7 @@ fn evaluate(c: &mut Criterion) {
 /// The example with `extra` more solutions, as large environments list hundreds
 /// (`pac solution list --includeSystemSolutions`); the maps are unchanged.
 fn with_solutions(example: &Document, extra: usize) -> Document {
-    let mut value = (*example.value).clone();
+    let mut value = example.value().clone();
     let solutions = value["solutions"]
         .as_array_mut()
         .expect("a solutions array");
@@ -151,7 +151,7 @@ fn documents(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("documents");
     for document in [example, large] {
-        let text = serde_json::to_string(&*document.value).expect("serializes");
+        let text = serde_json::to_string(document.value()).expect("serializes");
         let size = format!("{}KB", text.len().div_ceil(1000));
         let documents = vec![document];
         for mode in ["none", "queries", "subtree", "parse"] {
@@ -169,9 +169,9 @@ fn documents(c: &mut Criterion) {
         }
         // The same work natively, for scale: the host serializing the document (its
         // half of `to-json ""`) and serde_json parsing it outside the sandbox.
-        let value = documents[0].value.clone();
+        let value = documents[0].value().clone();
         group.bench_function(format!("{size}/native/serialize"), |b| {
-            b.iter(|| serde_json::to_string(black_box(&*value)).expect("serializes"));
+            b.iter(|| serde_json::to_string(black_box(&value)).expect("serializes"));
         });
         group.bench_function(format!("{size}/native/parse"), |b| {
             b.iter(|| serde_json::from_str::<serde_json::Value>(black_box(&text)).expect("parses"));

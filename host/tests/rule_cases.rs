@@ -262,7 +262,7 @@ fn run_case(pack: &Pack, case: &Case) -> Result<Vec<Finding>, String> {
     // Every finding points at a place that exists, and says what to do.
     for finding in &run.findings {
         let document = given.iter().find(|doc| doc.name == finding.document);
-        if document.is_none_or(|doc| doc.value.pointer(&finding.pointer).is_none()) {
+        if document.is_none_or(|doc| doc.value().pointer(&finding.pointer).is_none()) {
             writeln!(
                 problems,
                 "  points at a place that does not exist: {}",

@@ -57,7 +57,7 @@ pub struct Built {
 /// partner's own workspace needs no profile of its own).
 const PROFILE: &[(&str, &str)] = &[
     ("inherits", "\"release\""),
-    ("opt-level", "\"s\""),
+    ("opt-level", "3"),
     ("lto", "true"),
     ("codegen-units", "1"),
     ("debug", "false"),

@@ -9,8 +9,8 @@
 pub mod fleet;
 pub mod html;
 
-use crate::engine::{Document, Engine, Policy};
-use crate::inputs::{self, Input};
+use crate::engine::{Document, Engine, Policy, tape};
+use crate::inputs;
 use crate::model::{Finding, Severity, Status};
 use crate::report::{Counts, FailOn, Gate, InputRecord, PolicyCounts, SettingsRecord};
 use anyhow::{Context, Result, bail};
@@ -494,10 +494,34 @@ pub fn run(
     })
 }
 
-/// An input of a target, kept with its text (for the lines of findings).
+/// An input of a target, as the policies get it, with what finds the lines of
+/// its findings.
 struct Loaded {
-    input: Input,
-    text: Option<String>,
+    name: String,
+    path: PathBuf,
+    sha256: String,
+    document: Document,
+    lines: Lines,
+}
+
+enum Lines {
+    /// JSON parsed straight into a tape: the line of every value, from the parse.
+    Tape(Vec<(u32, u32)>),
+    /// Anything else: the text, scanned when a finding needs a line.
+    Text(String),
+    /// A site folder: no one file to point into.
+    None,
+}
+
+impl Loaded {
+    /// The lines of `pointers` in this input.
+    fn lines_of(&self, pointers: &[&str]) -> Vec<Option<usize>> {
+        match &self.lines {
+            Lines::Tape(lines) => tape::lines_of(self.document.tape(), lines, pointers),
+            Lines::Text(text) => crate::report::lines::lines_of(text, pointers),
+            Lines::None => vec![None; pointers.len()],
+        }
+    }
 }
 
 /// An input error with its causes, on one line (`cannot read `x`: No such file...`).
@@ -505,34 +529,74 @@ fn describe(err: inputs::InputError) -> String {
     format!("{:#}", anyhow::Error::from(err))
 }
 
+/// Reads a document file. JSON goes straight into a tape when the fast path takes
+/// it ([`tape::parse_json`]); anything else (YAML, or what the fast path leaves to
+/// serde_json, errors included) is read as `check` reads it. `is_valid` decides
+/// whether the tape may be used; when it says no, the slow path gives the error.
+fn load_file(
+    name: &str,
+    path: &Path,
+    is_valid: impl Fn(&[u8]) -> bool,
+) -> Result<Loaded, inputs::InputError> {
+    let (sha256, text) = inputs::read(path)?;
+    if inputs::is_json(path, &text)
+        && let Some(parsed) = tape::parse_json(&text)
+        && tape::Reader::new(&parsed.tape).tag(tape::ROOT) == tape::OBJECT
+        && is_valid(&parsed.tape)
+    {
+        return Ok(Loaded {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            sha256,
+            document: Document::from_tape(name, parsed.tape),
+            lines: Lines::Tape(parsed.lines),
+        });
+    }
+    let input = inputs::document_from_text(name, path, sha256, &text)?;
+    Ok(Loaded {
+        name: input.name,
+        path: input.path,
+        sha256: input.sha256,
+        document: Document::new(name, input.value),
+        lines: Lines::Text(text),
+    })
+}
+
 /// The snapshot, checked against the schema as `check` checks it.
 fn load_env(path: &Path) -> Result<Loaded, String> {
-    let (input, text) = inputs::load_document_text("environment", path).map_err(describe)?;
-    // The fast path first; the violations are collected only for an invalid snapshot.
-    if !inputs::schema::is_valid_environment(&input.value) {
+    let loaded = load_file(
+        "environment",
+        path,
+        inputs::schema::is_valid_environment_tape,
+    )
+    .map_err(describe)?;
+    // A tape was validated already; a value is validated here, the fast way first
+    // (the violations are collected only for an invalid snapshot).
+    if let Lines::Text(_) = loaded.lines
+        && !inputs::schema::is_valid_environment(loaded.document.value())
+    {
         return Err(inputs::schema::SchemaError {
             path: path.to_owned(),
-            violations: inputs::schema::environment_violations(&input.value),
+            violations: inputs::schema::environment_violations(loaded.document.value()),
         }
         .to_string());
     }
-    Ok(Loaded {
-        input,
-        text: Some(text),
-    })
+    Ok(loaded)
 }
 
 fn load_other(name: &str, path: &Path) -> Result<Loaded, String> {
     if path.is_dir() {
         inputs::site::load_site(name, path)
-            .map(|input| Loaded { input, text: None })
+            .map(|input| Loaded {
+                document: Document::new(name, input.value),
+                name: input.name,
+                path: input.path,
+                sha256: input.sha256,
+                lines: Lines::None,
+            })
             .map_err(describe)
     } else {
-        let (input, text) = inputs::load_document_text(name, path).map_err(describe)?;
-        Ok(Loaded {
-            input,
-            text: Some(text),
-        })
+        load_file(name, path, |_| true).map_err(describe)
     }
 }
 
@@ -550,13 +614,8 @@ fn load_target(target: &Target) -> Result<Vec<Loaded>, String> {
     Ok(loaded)
 }
 
-fn environment_record(value: &serde_json::Value) -> EnvironmentRecord {
-    let text = |pointer: &str| {
-        value
-            .pointer(pointer)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-    };
+fn environment_record(env: &Document) -> EnvironmentRecord {
+    let text = |pointer: &str| env.str_at(pointer).map(str::to_owned);
     EnvironmentRecord {
         id: text("/environment/id"),
         display_name: text("/environment/displayName"),
@@ -588,7 +647,7 @@ pub fn check_target(
     };
     let documents: Vec<Document> = loaded
         .iter()
-        .map(|loaded| Document::new(loaded.input.name.clone(), loaded.input.value.clone()))
+        .map(|loaded| loaded.document.clone())
         .collect();
     let mut counts = PolicyCounts {
         total: plan.policies.len(),
@@ -617,25 +676,19 @@ pub fn check_target(
         found.extend(run.findings);
     }
     found.sort_by(crate::report::finding_order);
-    // Lines of every finding, one walk per document.
+    // Lines of every finding, all of a document's at once.
     let mut lines: Vec<Option<usize>> = vec![None; found.len()];
     for source in &loaded {
-        let Some(text) = source.text.as_deref() else {
-            continue;
-        };
         let (indexes, pointers): (Vec<usize>, Vec<&str>) = found
             .iter()
             .enumerate()
-            .filter(|(_, finding)| finding.document == source.input.name)
+            .filter(|(_, finding)| finding.document == source.name)
             .map(|(index, finding)| (index, finding.pointer.as_str()))
             .unzip();
         if pointers.is_empty() {
             continue;
         }
-        for (index, line) in indexes
-            .into_iter()
-            .zip(crate::report::lines::lines_of(text, &pointers))
-        {
+        for (index, line) in indexes.into_iter().zip(source.lines_of(&pointers)) {
             lines[index] = line;
         }
     }
@@ -645,11 +698,9 @@ pub fn check_target(
         .zip(lines)
         .map(|(finding, line)| {
             severity_counts.add(finding.severity);
-            let source = loaded
-                .iter()
-                .find(|loaded| loaded.input.name == finding.document);
+            let source = loaded.iter().find(|loaded| loaded.name == finding.document);
             AuditFinding {
-                file: source.map(|source| source.input.path.display().to_string()),
+                file: source.map(|source| source.path.display().to_string()),
                 line,
                 rule_id: finding.rule_id,
                 policy: finding.policy,
@@ -672,18 +723,18 @@ pub fn check_target(
     } else {
         Gate::Passed
     };
-    let env = &loaded[0].input;
+    let env = &loaded[0];
     TargetResult {
         id: target.id.clone(),
         gate,
         error: None,
-        environment: environment_record(&env.value),
+        environment: environment_record(&env.document),
         inputs: loaded
             .iter()
             .map(|loaded| InputRecord {
-                document: loaded.input.name.clone(),
-                path: loaded.input.path.display().to_string(),
-                sha256: loaded.input.sha256.clone(),
+                document: loaded.name.clone(),
+                path: loaded.path.display().to_string(),
+                sha256: loaded.sha256.clone(),
             })
             .collect(),
         policies: counts,

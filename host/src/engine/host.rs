@@ -13,9 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 /// The host's side of a `document` handle: a parsed input, shared by every policy.
 pub struct DocumentHandle {
     pub name: String,
-    pub value: Arc<Value>,
-    /// The tape of `value`, made on first request and shared with the other policies.
-    pub tape: Arc<std::sync::OnceLock<Vec<u8>>>,
+    pub content: Arc<super::Content>,
 }
 
 /// The error a memory growth past the limit traps with.
@@ -207,7 +205,12 @@ impl documents::HostDocument for HostState {
         handle: Resource<DocumentHandle>,
         pointer: String,
     ) -> Result<Option<types::Value>> {
-        Ok(self.document(&handle)?.value.pointer(&pointer).map(shallow))
+        Ok(self
+            .document(&handle)?
+            .content
+            .value()
+            .pointer(&pointer)
+            .map(shallow))
     }
 
     fn keys(
@@ -215,10 +218,12 @@ impl documents::HostDocument for HostState {
         handle: Resource<DocumentHandle>,
         pointer: String,
     ) -> Result<Option<Vec<String>>> {
-        Ok(match self.document(&handle)?.value.pointer(&pointer) {
-            Some(Value::Object(members)) => Some(members.keys().cloned().collect()),
-            _ => None,
-        })
+        Ok(
+            match self.document(&handle)?.content.value().pointer(&pointer) {
+                Some(Value::Object(members)) => Some(members.keys().cloned().collect()),
+                _ => None,
+            },
+        )
     }
 
     fn to_json(
@@ -226,18 +231,14 @@ impl documents::HostDocument for HostState {
         handle: Resource<DocumentHandle>,
         pointer: String,
     ) -> Result<Option<String>> {
-        match self.document(&handle)?.value.pointer(&pointer) {
+        match self.document(&handle)?.content.value().pointer(&pointer) {
             Some(value) => Ok(Some(serde_json::to_string(value)?)),
             None => Ok(None),
         }
     }
 
     fn encoded(&mut self, handle: Resource<DocumentHandle>) -> Result<Vec<u8>> {
-        let document = self.document(&handle)?;
-        Ok(document
-            .tape
-            .get_or_init(|| super::tape::encode(&document.value))
-            .clone())
+        Ok(self.document(&handle)?.content.tape().to_vec())
     }
 
     fn drop(&mut self, handle: Resource<DocumentHandle>) -> Result<()> {

@@ -143,21 +143,82 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-/// A named input document, parsed once and shared by all policies (and encoded
-/// once, as a tape, when a policy first asks for it).
+/// A named input document, parsed once and shared by all policies.
 #[derive(Clone, Debug)]
 pub struct Document {
     pub name: String,
-    pub value: Arc<Value>,
-    tape: Arc<std::sync::OnceLock<Vec<u8>>>,
+    content: Arc<Content>,
+}
+
+/// A document as a `serde_json::Value`, as a tape, or both: each is made from the
+/// other the first time it is asked for, then kept and shared.
+#[derive(Debug, Default)]
+pub struct Content {
+    value: std::sync::OnceLock<Arc<Value>>,
+    tape: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl Content {
+    /// The document as a value (decoded from the tape on first use).
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| {
+            let tape = self.tape.get().expect("a document has a value or a tape");
+            Arc::new(tape::Reader::new(tape).to_value(tape::ROOT))
+        })
+    }
+
+    /// The document as a tape (encoded from the value on first use).
+    pub fn tape(&self) -> &[u8] {
+        self.tape.get_or_init(|| {
+            tape::encode(self.value.get().expect("a document has a value or a tape"))
+        })
+    }
 }
 
 impl Document {
     pub fn new(name: impl Into<String>, value: Arc<Value>) -> Document {
         Document {
             name: name.into(),
-            value,
-            tape: Arc::default(),
+            content: Arc::new(Content {
+                value: value.into(),
+                tape: std::sync::OnceLock::new(),
+            }),
+        }
+    }
+
+    /// A document parsed straight into a tape ([`tape::parse_json`]); its value is
+    /// only made if a policy reads it through `get`, `keys` or `to-json`.
+    pub fn from_tape(name: impl Into<String>, tape: Vec<u8>) -> Document {
+        Document {
+            name: name.into(),
+            content: Arc::new(Content {
+                value: std::sync::OnceLock::new(),
+                tape: tape.into(),
+            }),
+        }
+    }
+
+    pub fn value(&self) -> &Value {
+        self.content.value()
+    }
+
+    /// The document as a tape.
+    pub fn tape(&self) -> &[u8] {
+        self.content.tape()
+    }
+
+    /// The string at `pointer`, from whichever form the document already has.
+    pub fn str_at(&self, pointer: &str) -> Option<&str> {
+        match self.content.tape.get() {
+            Some(bytes) => {
+                let reader = tape::Reader::new(bytes);
+                let found = reader.walk(pointer);
+                let depth = pointer.split('/').count() - 1;
+                (found.len() == depth)
+                    .then(|| reader.str(*found.last()?))
+                    .flatten()
+            }
+            None => self.content.value().pointer(pointer)?.as_str(),
         }
     }
 }
@@ -527,8 +588,7 @@ impl Engine {
             .map(|doc| {
                 store.data_mut().table.push(DocumentHandle {
                     name: doc.name.clone(),
-                    value: doc.value.clone(),
-                    tape: doc.tape.clone(),
+                    content: doc.content.clone(),
                 })
             })
             .collect();

@@ -92,8 +92,13 @@ pub(crate) fn strip_position(message: &str) -> String {
     }
 }
 
-/// The file's text and the sha256 of its bytes.
-fn read(path: &Path) -> Result<(String, String), InputError> {
+/// Whether a file is read as JSON (by its extension, else by its first character).
+pub fn is_json(path: &Path, text: &str) -> bool {
+    Format::of(path, text) == Format::Json
+}
+
+/// The sha256 of a file's bytes, and its text.
+pub fn read(path: &Path) -> Result<(String, String), InputError> {
     let bytes = std::fs::read(path).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
@@ -115,20 +120,30 @@ pub fn load_document(name: &str, path: &Path) -> Result<Input, InputError> {
 /// without reading the file again).
 pub fn load_document_text(name: &str, path: &Path) -> Result<(Input, String), InputError> {
     let (sha256, text) = read(path)?;
-    let value = parse(path, &text)?;
+    let input = document_from_text(name, path, sha256, &text)?;
+    Ok((input, text))
+}
+
+/// A document from the text of its file (read with [`read`]).
+pub fn document_from_text(
+    name: &str,
+    path: &Path,
+    sha256: String,
+    text: &str,
+) -> Result<Input, InputError> {
+    let value = parse(path, text)?;
     if !value.is_object() {
         return Err(InputError::Shape {
             path: path.to_owned(),
             message: format!("the {name} document must be an object at the top level"),
         });
     }
-    let input = Input {
+    Ok(Input {
         name: name.to_owned(),
         path: path.to_owned(),
         sha256,
         value: Arc::new(value),
-    };
-    Ok((input, text))
+    })
 }
 
 /// Settings: an object whose keys are policy names and values the policy's settings.

@@ -4,6 +4,7 @@
 //! a finding that quietly goes missing.
 
 use super::Input;
+use crate::engine::tape;
 use serde_json::Value;
 use std::fmt;
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ impl std::error::Error for SchemaError {}
 struct Compiled {
     schema: Value,
     validator: jsonschema::Validator,
+    /// The same schema, for documents held as a tape.
+    tape: jsonschema::Validator<tape::TapeJson>,
 }
 
 fn compiled() -> &'static Compiled {
@@ -77,7 +80,15 @@ fn compiled() -> &'static Compiled {
             .expect("schemas/environment.schema.json is JSON");
         let validator = jsonschema::draft202012::new(&schema)
             .expect("schemas/environment.schema.json is a valid draft 2020-12 schema");
-        Compiled { schema, validator }
+        let tape = jsonschema::options_for::<tape::TapeJson>()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&schema)
+            .expect("schemas/environment.schema.json is a valid draft 2020-12 schema");
+        Compiled {
+            schema,
+            validator,
+            tape,
+        }
     })
 }
 
@@ -107,6 +118,16 @@ pub fn environment_violations(value: &Value) -> Vec<Violation> {
 /// error collected (an audit of thousands of snapshots asks this first).
 pub fn is_valid_environment(value: &Value) -> bool {
     compiled().validator.is_valid(value)
+}
+
+/// [`is_valid_environment`] for a document held as a tape (an audit parses JSON
+/// snapshots straight into one): the same validator over another representation.
+pub fn is_valid_environment_tape(bytes: &[u8]) -> bool {
+    compiled()
+        .tape
+        .is_valid(tape::TapeNode::root(crate::engine::tape::Reader::new(
+            bytes,
+        )))
 }
 
 /// Checks an `--env` document. The error lists every violation (up to ten).

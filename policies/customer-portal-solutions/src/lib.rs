@@ -162,11 +162,12 @@ fn installed<'d>(env: &'d Doc<'d>) -> Vec<Installed<'d>> {
     env.at("/solutions")
         .items()
         .filter_map(|node| {
-            let unique_name = node.get("uniqueName").as_str()?;
+            let [unique_name, friendly_name, version] =
+                node.strs(["uniqueName", "friendlyName", "version"]);
             Some(Installed {
-                friendly_name: node.get("friendlyName").as_str(),
-                version: node.get("version").as_str(),
-                unique_name,
+                unique_name: unique_name?,
+                friendly_name,
+                version,
                 node,
             })
         })
