@@ -639,6 +639,30 @@ pub mod text {
         }
     }
 
+    /// The first and last characters of a name as [`same`] sees it (trimmed,
+    /// lowercased), for telling most names apart in constant time: names that are
+    /// the [`same`] have [`ends`] that [`ends_agree`]. A name that starts or ends
+    /// with a non-ASCII character agrees with every other.
+    pub fn ends(text: &str) -> u32 {
+        const ANY: u32 = u32::MAX;
+        const EMPTY: u32 = 1 << 16;
+        let bytes = text.as_bytes();
+        let Some(first) = bytes.iter().position(|&b| !is_space(b)) else {
+            return EMPTY;
+        };
+        let last = bytes.iter().rposition(|&b| !is_space(b)).unwrap_or(first);
+        let (a, z) = (bytes[first], bytes[last]);
+        if !a.is_ascii() || !z.is_ascii() {
+            return ANY;
+        }
+        u32::from(a.to_ascii_lowercase()) << 8 | u32::from(z.to_ascii_lowercase())
+    }
+
+    /// Whether two [`ends`] may belong to the [`same`] name.
+    pub fn ends_agree(a: u32, b: u32) -> bool {
+        a == b || a == u32::MAX || b == u32::MAX
+    }
+
     /// Folds runs of white space to one space and lowercases, for comparing names
     /// as people type them (`CDS  Contacts V2` equals `cds contacts v2`).
     pub fn normalise(text: &str) -> String {
@@ -652,7 +676,7 @@ pub mod text {
 /// Dual-write table maps as a snapshot lists them (`/dualWrite/maps`), each read once.
 pub mod dualwrite {
     use crate::Node;
-    use crate::text::same;
+    use crate::text::{ends, ends_agree, same};
 
     /// One map of the snapshot, its members borrowed from the document.
     #[derive(Clone, Debug)]
@@ -662,6 +686,27 @@ pub mod dualwrite {
         pub entity: Option<&'d str>,
         pub table: Option<&'d str>,
         pub state: Option<&'d str>,
+        /// [`ends`] of `entity` and `table`, when the snapshot gives both.
+        ends: Option<(u32, u32)>,
+    }
+
+    /// A map a policy looks for: the finance and operations entity and the
+    /// Dataverse table, with their [`ends`] worked out once.
+    #[derive(Clone, Debug)]
+    pub struct Wanted<'a> {
+        pub entity: &'a str,
+        pub table: &'a str,
+        ends: (u32, u32),
+    }
+
+    impl<'a> Wanted<'a> {
+        pub fn new(entity: &'a str, table: &'a str) -> Wanted<'a> {
+            Wanted {
+                entity,
+                table,
+                ends: (ends(entity), ends(table)),
+            }
+        }
     }
 
     impl Map<'_> {
@@ -669,11 +714,22 @@ pub mod dualwrite {
         /// Dataverse `table`: by both parts when the snapshot gives them, else by its
         /// name `Entity (table)`; names compared as people type them ([`same`]).
         pub fn is(&self, entity: &str, table: &str) -> bool {
-            match (self.entity, self.table) {
-                (Some(e), Some(t)) => same(e, entity) && same(t, table),
-                _ => self
-                    .name
-                    .is_some_and(|name| same(name, &format!("{entity} ({table})"))),
+            self.is_wanted(&Wanted::new(entity, table))
+        }
+
+        /// [`Map::is`] for a map looked for in every snapshot: the [`ends`] of the
+        /// names are compared first, so most maps are told apart in constant time.
+        pub fn is_wanted(&self, wanted: &Wanted<'_>) -> bool {
+            match (self.entity, self.table, self.ends) {
+                (Some(e), Some(t), Some((e_ends, t_ends))) => {
+                    ends_agree(e_ends, wanted.ends.0)
+                        && ends_agree(t_ends, wanted.ends.1)
+                        && same(t, wanted.table)
+                        && same(e, wanted.entity)
+                }
+                _ => self.name.is_some_and(|name| {
+                    same(name, &format!("{} ({})", wanted.entity, wanted.table))
+                }),
             }
         }
     }
@@ -694,6 +750,7 @@ pub mod dualwrite {
                     table,
                     state,
                     node,
+                    ends: entity.zip(table).map(|(e, t)| (ends(e), ends(t))),
                 }
             })
             .collect()
@@ -885,7 +942,7 @@ macro_rules! export_policy {
 
 #[cfg(test)]
 mod tests {
-    use super::text::{normalise, same};
+    use super::text::{ends, ends_agree, normalise, same};
 
     #[test]
     fn names_are_the_same_as_people_type_them() {
@@ -901,6 +958,7 @@ mod tests {
         ] {
             assert!(same(a, b), "{a:?} {b:?}");
             assert_eq!(normalise(a), normalise(b));
+            assert!(ends_agree(ends(a), ends(b)), "{a:?} {b:?}");
         }
         for (a, b) in [
             ("CDS Contacts V2", "CDS Contacts V3"),

@@ -265,12 +265,15 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// The bytes as text. ASCII, the common case, is checked eight bytes at a time;
 /// anything else goes through the full UTF-8 check.
 fn utf8(bytes: &[u8]) -> Option<&str> {
+    let mut high = 0u64;
     let mut chunks = bytes.chunks_exact(8);
-    let ascii = chunks
-        .by_ref()
-        .all(|chunk| u64::from_le_bytes(chunk.try_into().unwrap()) & 0x8080_8080_8080_8080 == 0)
-        && chunks.remainder().is_ascii();
-    if ascii {
+    for chunk in chunks.by_ref() {
+        high |= u64::from_le_bytes(chunk.try_into().unwrap());
+    }
+    for &byte in chunks.remainder() {
+        high |= u64::from(byte);
+    }
+    if high & 0x8080_8080_8080_8080 == 0 {
         // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
         Some(unsafe { std::str::from_utf8_unchecked(bytes) })
     } else {

@@ -69,10 +69,39 @@ fn file_target(path: &Path) -> Target {
 }
 
 fn walk(dir: &Path, targets: &mut Vec<Target>) -> Result<()> {
+    // The entries with their types, as the folder listing gives them: no `stat`
+    // per file (a fleet is thousands of files), except to follow a symbolic link.
+    let mut entries: Vec<(PathBuf, bool)> = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder `{}`", dir.display()))?
+    {
+        let Ok(entry) = entry else { continue };
+        let path = entry.path();
+        if path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('.'))
+        {
+            continue;
+        }
+        let is_dir = match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => path.is_dir(),
+            Ok(kind) => kind.is_dir(),
+            Err(_) => path.is_dir(),
+        };
+        entries.push((path, is_dir));
+    }
+    entries.sort();
+    let is_file = |name: &str| {
+        entries
+            .iter()
+            .find(|(path, _)| path.file_name().is_some_and(|file| file == name))
+            .is_some_and(|(path, is_dir)| !is_dir && path.is_file())
+    };
     if let Some(env) = SNAPSHOT_NAMES
         .iter()
+        .find(|name| is_file(name))
         .map(|name| dir.join(name))
-        .find(|path| path.is_file())
     {
         let beside = |name: &str| Some(dir.join(name)).filter(|path| path.exists());
         targets.push(Target {
@@ -84,19 +113,8 @@ fn walk(dir: &Path, targets: &mut Vec<Target>) -> Result<()> {
         });
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the folder `{}`", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            !path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with('.'))
-        })
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
+    for (path, is_dir) in entries {
+        if is_dir {
             walk(&path, targets)?;
         } else if path
             .extension()

@@ -187,14 +187,17 @@ impl Parser<'_> {
     }
 
     fn space(&mut self) {
-        while let Some(byte) = self.peek() {
+        // Exports are pretty-printed: most of the text is indentation.
+        let mut at = self.at;
+        while let Some(&byte) = self.bytes.get(at) {
             match byte {
-                b'\n' => self.line += 1,
                 b' ' | b'\t' | b'\r' => {}
-                _ => return,
+                b'\n' => self.line += 1,
+                _ => break,
             }
-            self.at += 1;
+            at += 1;
         }
+        self.at = at;
     }
 
     fn eat(&mut self, byte: u8) -> Option<()> {
@@ -275,9 +278,16 @@ impl Parser<'_> {
     fn string(&mut self) -> Option<()> {
         self.at += 1;
         let start = self.at;
-        // The common case: no escape, nothing to decode.
-        let end = start + memchr::memchr2(b'"', b'\\', &self.bytes[start..])?;
-        if self.bytes[start..end].iter().any(|&b| b < 0x20) {
+        // The common case: no escape, nothing to decode. Names and values are
+        // short, so a byte loop beats a vectorised search here.
+        let mut end = start;
+        while let Some(&byte) = self.bytes.get(end) {
+            if byte == b'"' || byte == b'\\' || byte < 0x20 {
+                break;
+            }
+            end += 1;
+        }
+        if *self.bytes.get(end)? < 0x20 {
             return None;
         }
         self.at = end;
@@ -469,7 +479,15 @@ impl<'t> Reader<'t> {
     /// The string that starts with its length at `at`.
     fn text(&self, at: usize) -> &'t str {
         let len = self.u32_at(at) as usize;
-        std::str::from_utf8(&self.bytes[at + 4..at + 4 + len]).expect("the tape holds UTF-8")
+        let bytes = &self.bytes[at + 4..at + 4 + len];
+        if bytes.is_ascii() {
+            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8. (The
+            // schema check reads every key and string: the full check was a
+            // twentieth of an audit's time.)
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).expect("the tape holds UTF-8")
+        }
     }
 
     pub fn str(&self, at: u32) -> Option<&'t str> {
@@ -746,6 +764,12 @@ impl<'a> jsonschema::json::Node<'a, TapeJson> for TapeNode<'a> {
         }
     }
 
+    /// Code points: every byte that does not continue a UTF-8 sequence.
+    fn string_length(&self) -> Option<u64> {
+        let text = self.reader.str(self.at)?;
+        Some(text.bytes().filter(|&b| (b as i8) >= -0x40).count() as u64)
+    }
+
     fn to_value(&self) -> std::borrow::Cow<'a, Value> {
         std::borrow::Cow::Owned(self.reader.to_value(self.at))
     }
@@ -758,10 +782,61 @@ impl<'a> jsonschema::json::Node<'a, TapeJson> for TapeNode<'a> {
     }
 }
 
+/// The members or elements of a container, in order.
+pub struct Children<'a> {
+    node: TapeNode<'a>,
+    next: usize,
+    count: usize,
+}
+
+impl<'a> Children<'a> {
+    fn of(node: TapeNode<'a>) -> Children<'a> {
+        Children {
+            node,
+            next: 0,
+            count: node.reader.count(node.at),
+        }
+    }
+
+    fn step(&mut self) -> Option<usize> {
+        (self.next < self.count).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+}
+
+/// The members of an object.
+pub struct Members<'a>(Children<'a>);
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, TapeNode<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.0.step()?;
+        let node = self.0.node;
+        let (key, value) = node.reader.entry(node.at, index);
+        Some((key, node.at(value)))
+    }
+}
+
+/// The elements of an array.
+pub struct Elements<'a>(Children<'a>);
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = TapeNode<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.0.step()?;
+        let node = self.0.node;
+        Some(node.at(node.reader.element(node.at, index)))
+    }
+}
+
 impl<'a> jsonschema::json::Object<'a, TapeJson> for TapeNode<'a> {
     type Node = TapeNode<'a>;
     type MemberName = &'a str;
-    type MembersIter = Box<dyn Iterator<Item = (&'a str, TapeNode<'a>)> + 'a>;
+    type MembersIter = Members<'a>;
 
     fn len(&self) -> usize {
         self.reader.count(self.at)
@@ -771,29 +846,21 @@ impl<'a> jsonschema::json::Object<'a, TapeJson> for TapeNode<'a> {
         self.reader.member(self.at, key).map(|at| self.at(at))
     }
 
-    fn members(&self) -> Self::MembersIter {
-        let this = *self;
-        Box::new((0..self.reader.count(self.at)).map(move |index| {
-            let (key, value) = this.reader.entry(this.at, index);
-            (key, this.at(value))
-        }))
+    fn members(&self) -> Members<'a> {
+        Members(Children::of(*self))
     }
 }
 
 impl<'a> jsonschema::json::Array<'a, TapeJson> for TapeNode<'a> {
     type Node = TapeNode<'a>;
-    type ElementsIter = Box<dyn Iterator<Item = TapeNode<'a>> + 'a>;
+    type ElementsIter = Elements<'a>;
 
     fn len(&self) -> usize {
         self.reader.count(self.at)
     }
 
-    fn elements(&self) -> Self::ElementsIter {
-        let this = *self;
-        Box::new(
-            (0..self.reader.count(self.at))
-                .map(move |index| this.at(this.reader.element(this.at, index))),
-        )
+    fn elements(&self) -> Elements<'a> {
+        Elements(Children::of(*self))
     }
 }
 

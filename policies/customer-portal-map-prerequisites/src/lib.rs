@@ -1,7 +1,7 @@
 //! The dual-write maps that the Customer portal's maps look up (legal entities,
 //! currencies, customer groups, units...) exist and are running.
 
-use preflight_sdk::dualwrite::{self, Map};
+use preflight_sdk::dualwrite::{self, Map, Wanted};
 use preflight_sdk::prelude::*;
 
 const PREREQUISITES: Rule = Rule {
@@ -235,10 +235,8 @@ impl Policy for CustomerPortalMapPrerequisites {
         let maps = dualwrite::maps(&maps_node);
         let mut findings = Vec::new();
         for prerequisite in settings.maps.iter().chain(&settings.extra_maps) {
-            let found: Vec<&Map<'_>> = maps
-                .iter()
-                .filter(|map| map.is(&prerequisite.entity, &prerequisite.table))
-                .collect();
+            let wanted = Wanted::new(&prerequisite.entity, &prerequisite.table);
+            let found: Vec<&Map<'_>> = maps.iter().filter(|map| map.is_wanted(&wanted)).collect();
             if found.is_empty() {
                 findings.push(
                     maps_node

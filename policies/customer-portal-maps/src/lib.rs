@@ -1,6 +1,6 @@
 //! The dual-write table maps the Customer portal needs exist and are running.
 
-use preflight_sdk::dualwrite::{self, Map};
+use preflight_sdk::dualwrite::{self, Map, Wanted};
 use preflight_sdk::prelude::*;
 
 const MAPS_RUNNING: Rule = Rule {
@@ -107,8 +107,9 @@ struct Found<'d> {
 }
 
 fn find<'d>(maps: &[Map<'d>], id: &MapId) -> Option<Found<'d>> {
+    let wanted = Wanted::new(id.entity, id.table);
     maps.iter()
-        .find(|map| map.is(id.entity, id.table))
+        .find(|map| map.is_wanted(&wanted))
         .map(|map| Found {
             node: map.node.clone(),
             name: map.name.map_or_else(|| id.display(), str::to_owned),
