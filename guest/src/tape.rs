@@ -248,18 +248,23 @@ impl Tape {
 }
 
 /// Eight bytes at a time: wasm has no vector `memcmp`, and the one it links
-/// compares byte by byte.
+/// compares byte by byte. The differences are or-ed together rather than tested
+/// chunk by chunk, which also keeps LLVM from turning the loop back into a
+/// `memcmp` call (names are short: there is little to gain from stopping early).
 pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
+    let mut diff = 0u64;
     let (mut left, mut right) = (a.chunks_exact(8), b.chunks_exact(8));
     for (x, y) in left.by_ref().zip(right.by_ref()) {
-        if u64::from_le_bytes(x.try_into().unwrap()) != u64::from_le_bytes(y.try_into().unwrap()) {
-            return false;
-        }
+        diff |=
+            u64::from_le_bytes(x.try_into().unwrap()) ^ u64::from_le_bytes(y.try_into().unwrap());
     }
-    left.remainder() == right.remainder()
+    for (x, y) in left.remainder().iter().zip(right.remainder()) {
+        diff |= u64::from(x ^ y);
+    }
+    diff == 0
 }
 
 /// The bytes as text. ASCII, the common case, is checked eight bytes at a time;

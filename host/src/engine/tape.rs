@@ -168,6 +168,25 @@ pub fn parse_json(text: &str) -> Option<Parsed> {
     })
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const SPACES: u64 = 0x2020_2020_2020_2020;
+
+/// The eight bytes at `at`, if there are eight.
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk = bytes.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
+}
+
+/// Whether a byte of `word` is below `n` (at most 128).
+fn has_below(word: u64, n: u8) -> bool {
+    word.wrapping_sub(ONES * u64::from(n)) & !word & (ONES << 7) != 0
+}
+
+/// Whether a byte of `word` is `byte`.
+fn has_byte(word: u64, byte: u8) -> bool {
+    has_below(word ^ (ONES * u64::from(byte)), 1)
+}
+
 struct Parser<'t> {
     bytes: &'t [u8],
     text: &'t str,
@@ -187,9 +206,18 @@ impl Parser<'_> {
     }
 
     fn space(&mut self) {
-        // Exports are pretty-printed: most of the text is indentation.
+        // Exports are pretty-printed: most of the text is indentation, skipped
+        // eight spaces at a time.
         let mut at = self.at;
-        while let Some(&byte) = self.bytes.get(at) {
+        loop {
+            while let Some(word) = word_at(self.bytes, at)
+                && word == SPACES
+            {
+                at += 8;
+            }
+            let Some(&byte) = self.bytes.get(at) else {
+                break;
+            };
             match byte {
                 b' ' | b'\t' | b'\r' => {}
                 b'\n' => self.line += 1,
@@ -278,9 +306,14 @@ impl Parser<'_> {
     fn string(&mut self) -> Option<()> {
         self.at += 1;
         let start = self.at;
-        // The common case: no escape, nothing to decode. Names and values are
-        // short, so a byte loop beats a vectorised search here.
+        // The common case: no escape, nothing to decode. Eight bytes at a time
+        // while none of them ends the string or needs a look.
         let mut end = start;
+        while let Some(word) = word_at(self.bytes, end)
+            && !(has_byte(word, b'"') || has_byte(word, b'\\') || has_below(word, 0x20))
+        {
+            end += 8;
+        }
         while let Some(&byte) = self.bytes.get(end) {
             if byte == b'"' || byte == b'\\' || byte < 0x20 {
                 break;
@@ -904,6 +937,26 @@ mod tests {
         );
         let second = u32_at(&tape, elements + 4) as usize;
         assert_eq!((tape[second], u32_at(&tape, second + 1)), (STRING, 1));
+    }
+
+    #[test]
+    fn words_are_searched_eight_bytes_at_a_time() {
+        let word = |text: &[u8; 8]| u64::from_le_bytes(*text);
+        assert!(has_byte(word(b"abc\"defg"), b'"'));
+        assert!(!has_byte(word(b"abcdefgh"), b'"'));
+        assert!(has_byte(word(b"abcdefg\\"), b'\\'));
+        assert!(has_below(word(b"abc\ndefg"), 0x20));
+        assert!(has_below(word(b"\x00bcdefgh"), 0x20));
+        assert!(!has_below(word(b"ab cdefg"), 0x20));
+        assert!(!has_below(
+            word(&[0xc3, 0xa9, b'a', 0xff, 0x80, b' ', b'!', 0x7f]),
+            0x20
+        ));
+        // UTF-8 continuation bytes are neither quotes nor control characters.
+        assert!(!has_byte(
+            word(&[0xe2, 0x80, 0xa2, 0xa2, 0xdc, 0xdc, 0xa2, 0xe2]),
+            b'"'
+        ));
     }
 
     #[test]
