@@ -444,10 +444,11 @@ impl<'d> Node<'d> {
             && let Some(entries) = tape.entries(at)
         {
             for (name, value) in entries {
-                if let Some(slot) = keys
-                    .iter()
-                    .position(|key| tape.key_is(name, key.as_bytes()))
-                {
+                let Some(name) = tape.key(name) else { continue };
+                // Lengths first: most members are told apart by them.
+                if let Some(slot) = keys.iter().position(|key| {
+                    key.len() == name.len() && tape::same_bytes(name, key.as_bytes())
+                }) {
                     found[slot] = tape.str(value);
                 }
             }

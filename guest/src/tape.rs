@@ -124,13 +124,13 @@ impl Tape {
 
     /// Whether the key at `name` (u32 length + bytes) is `key`.
     pub(crate) fn key_is(&self, name: usize, key: &[u8]) -> bool {
-        self.u32_at(name).is_some_and(|len| {
-            len as usize == key.len()
-                && self
-                    .bytes
-                    .get(name + 4..name + 4 + key.len())
-                    .is_some_and(|bytes| same_bytes(bytes, key))
-        })
+        self.key(name).is_some_and(|name| same_bytes(name, key))
+    }
+
+    /// The bytes of the key at `name` (u32 length + bytes).
+    pub(crate) fn key(&self, name: usize) -> Option<&[u8]> {
+        let len = self.u32_at(name)? as usize;
+        self.bytes.get(name + 4..name + 4 + len)
     }
 
     /// One level of the value at `at`, as the WIT `value`.
