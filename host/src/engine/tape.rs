@@ -177,14 +177,27 @@ fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(chunk.try_into().expect("eight bytes")))
 }
 
+/// The high bit of each byte of `word` below `n` (at most 128). Exact for the
+/// lowest such byte; a byte above it may be flagged wrongly.
+fn bytes_below(word: u64, n: u8) -> u64 {
+    word.wrapping_sub(ONES * u64::from(n)) & !word & (ONES << 7)
+}
+
+/// The high bit of each byte of `word` that is `byte` (exact for the lowest).
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    bytes_below(word ^ (ONES * u64::from(byte)), 1)
+}
+
 /// Whether a byte of `word` is below `n` (at most 128).
+#[cfg(test)]
 fn has_below(word: u64, n: u8) -> bool {
-    word.wrapping_sub(ONES * u64::from(n)) & !word & (ONES << 7) != 0
+    bytes_below(word, n) != 0
 }
 
 /// Whether a byte of `word` is `byte`.
+#[cfg(test)]
 fn has_byte(word: u64, byte: u8) -> bool {
-    has_below(word ^ (ONES * u64::from(byte)), 1)
+    bytes_equal(word, byte) != 0
 }
 
 struct Parser<'t> {
@@ -206,26 +219,32 @@ impl Parser<'_> {
     }
 
     fn space(&mut self) {
-        // Exports are pretty-printed: most of the text is indentation, skipped
-        // eight spaces at a time.
+        // Exports are pretty-printed: most of the text is indentation, skipped a
+        // word at a time (a run of spaces in one step).
+        let bytes = self.bytes;
         let mut at = self.at;
+        let mut line = self.line;
         loop {
-            while let Some(word) = word_at(self.bytes, at)
-                && word == SPACES
-            {
-                at += 8;
+            if let Some(word) = word_at(bytes, at) {
+                let diff = word ^ SPACES;
+                if diff == 0 {
+                    at += 8;
+                    continue;
+                }
+                at += (diff.trailing_zeros() / 8) as usize;
             }
-            let Some(&byte) = self.bytes.get(at) else {
+            let Some(&byte) = bytes.get(at) else {
                 break;
             };
-            match byte {
-                b' ' | b'\t' | b'\r' => {}
-                b'\n' => self.line += 1,
-                _ => break,
+            if byte == b'\n' {
+                line += 1;
+            } else if byte != b' ' && byte != b'\t' && byte != b'\r' {
+                break;
             }
             at += 1;
         }
         self.at = at;
+        self.line = line;
     }
 
     fn eat(&mut self, byte: u8) -> Option<()> {
@@ -309,9 +328,14 @@ impl Parser<'_> {
         // The common case: no escape, nothing to decode. Eight bytes at a time
         // while none of them ends the string or needs a look.
         let mut end = start;
-        while let Some(word) = word_at(self.bytes, end)
-            && !(has_byte(word, b'"') || has_byte(word, b'\\') || has_below(word, 0x20))
-        {
+        while let Some(word) = word_at(self.bytes, end) {
+            let stops =
+                bytes_equal(word, b'"') | bytes_equal(word, b'\\') | bytes_below(word, 0x20);
+            if stops != 0 {
+                // The lowest flag is exact (a borrow only spreads upwards).
+                end += (stops.trailing_zeros() / 8) as usize;
+                break;
+            }
             end += 8;
         }
         while let Some(&byte) = self.bytes.get(end) {
@@ -952,6 +976,15 @@ mod tests {
             word(&[0xc3, 0xa9, b'a', 0xff, 0x80, b' ', b'!', 0x7f]),
             0x20
         ));
+        // The first flagged byte is the first match.
+        assert_eq!(
+            bytes_equal(word(b"ab\"cd\"ef"), b'"').trailing_zeros() / 8,
+            2
+        );
+        assert_eq!(
+            bytes_below(word(b"abcde\n\x01f"), 0x20).trailing_zeros() / 8,
+            5
+        );
         // UTF-8 continuation bytes are neither quotes nor control characters.
         assert!(!has_byte(
             word(&[0xe2, 0x80, 0xa2, 0xa2, 0xdc, 0xdc, 0xa2, 0xe2]),
