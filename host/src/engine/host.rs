@@ -237,6 +237,8 @@ impl documents::HostDocument for HostState {
         }
     }
 
+    /// Shadowed in `Engine::new` by a version that lowers the shared tape without
+    /// copying it first; kept for the generated trait.
     fn encoded(&mut self, handle: Resource<DocumentHandle>) -> Result<Vec<u8>> {
         Ok(self.document(&handle)?.content.tape().to_vec())
     }

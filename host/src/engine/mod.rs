@@ -155,7 +155,8 @@ pub struct Document {
 #[derive(Debug, Default)]
 pub struct Content {
     value: std::sync::OnceLock<Arc<Value>>,
-    tape: std::sync::OnceLock<Vec<u8>>,
+    /// Shared, so that `encoded` hands it to each policy without a copy of its own.
+    tape: std::sync::OnceLock<Arc<[u8]>>,
 }
 
 impl Content {
@@ -169,8 +170,13 @@ impl Content {
 
     /// The document as a tape (encoded from the value on first use).
     pub fn tape(&self) -> &[u8] {
+        self.shared_tape()
+    }
+
+    /// The tape, shared.
+    pub fn shared_tape(&self) -> &Arc<[u8]> {
         self.tape.get_or_init(|| {
-            tape::encode(self.value.get().expect("a document has a value or a tape"))
+            tape::encode(self.value.get().expect("a document has a value or a tape")).into()
         })
     }
 }
@@ -193,7 +199,7 @@ impl Document {
             name: name.into(),
             content: Arc::new(Content {
                 value: std::sync::OnceLock::new(),
-                tape: tape.into(),
+                tape: Arc::<[u8]>::from(tape).into(),
             }),
         }
     }
@@ -211,7 +217,7 @@ impl Document {
     pub fn str_at(&self, pointer: &str) -> Option<&str> {
         match self.content.tape.get() {
             Some(bytes) => {
-                let reader = tape::Reader::new(bytes);
+                let reader = tape::Reader::new(&bytes[..]);
                 let found = reader.walk(pointer);
                 let depth = pointer.split('/').count() - 1;
                 (found.len() == depth)
@@ -337,6 +343,21 @@ impl Engine {
             &mut linker,
             |state| state,
         )?;
+        // `encoded` again, by hand: the generated binding must return a `Vec<u8>`,
+        // a copy of the tape per policy before the copy into the policy's memory;
+        // an `Arc<[u8]>` is lowered straight from the one shared tape.
+        linker.allow_shadowing(true);
+        linker
+            .instance("preflight:policy/documents@1.0.0")?
+            .func_wrap(
+                "[method]document.encoded",
+                |store: wasmtime::StoreContextMut<'_, HostState>,
+                 (handle,): (Resource<DocumentHandle>,)| {
+                    let document = store.data().table.get(&handle)?;
+                    Ok((document.content.shared_tape().clone(),))
+                },
+            )?;
+        linker.allow_shadowing(false);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let cache = options.cache_dir.map(|dir| Cache::new(dir, &engine));
         let ticker = EpochTicker::start(engine.clone());
