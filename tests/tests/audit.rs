@@ -172,6 +172,85 @@ fn an_audit_finds_what_single_checks_find_whatever_the_threads() {
     );
 }
 
+/// JSON goes straight into the tape when the fast path can read it; everything
+/// else (YAML, a duplicate key, text all on one line, escapes, a float) must give
+/// what `check` gives, and every finding's line must be the line of its pointer.
+#[test]
+fn snapshots_of_every_shape_give_the_findings_and_lines_of_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shapes");
+    std::fs::create_dir_all(&root).unwrap();
+    let snapshot = |index| preflight::audit::fleet::snapshot(index, 7);
+    // Pretty JSON, the fast path.
+    std::fs::write(
+        root.join("pretty.json"),
+        serde_json::to_string_pretty(&snapshot(1)).unwrap(),
+    )
+    .unwrap();
+    // All on one line, escapes and a whole-valued float: still the fast path.
+    let mut escaped = snapshot(2);
+    escaped["environment"]["displayName"] = "Contoso \"EU\" \u{e9}t\u{e9}\tprod".into();
+    escaped["licensing"]["powerPages"]["authenticatedUsersPerMonth"] = serde_json::json!(100.0);
+    std::fs::write(
+        root.join("compact.json"),
+        serde_json::to_string(&escaped).unwrap(),
+    )
+    .unwrap();
+    // A duplicate key: serde_json keeps the last value; the fast path leaves it.
+    let text = serde_json::to_string_pretty(&snapshot(3)).unwrap();
+    let duplicated = text.replacen(
+        "\"schemaVersion\": \"1.0\",",
+        "\"schemaVersion\": \"0.9\",\n  \"schemaVersion\": \"1.0\",",
+        1,
+    );
+    assert_ne!(duplicated, text);
+    std::fs::write(root.join("duplicate.json"), duplicated).unwrap();
+    // YAML, read as check reads it.
+    std::fs::write(
+        root.join("exported.yaml"),
+        serde_yaml_ng::to_string(&snapshot(4)).unwrap(),
+    )
+    .unwrap();
+
+    let preflight = Preflight::new();
+    let audit = preflight.run(["audit".as_ref(), root.as_os_str()]);
+    let records = lines(&audit.stdout);
+    let targets: Vec<&Value> = records.iter().filter(|r| r["type"] == "target").collect();
+    assert_eq!(targets.len(), 4, "{}", audit.stderr);
+    let mut located = 0;
+    for target in targets {
+        let id = target["id"].as_str().unwrap();
+        assert!(target["error"].is_null(), "{id}: {}", target["error"]);
+        let check = preflight.run([
+            "check",
+            "--format",
+            "json",
+            "--fail-on",
+            "never",
+            "--env",
+            id,
+        ]);
+        check.assert_code(0);
+        assert_eq!(
+            keys(&target["findings"]),
+            keys(&check.json()["findings"]),
+            "{id}"
+        );
+        let text = std::fs::read_to_string(id).unwrap();
+        for finding in target["findings"].as_array().unwrap() {
+            let pointer = finding["pointer"].as_str().unwrap();
+            let expected = preflight::report::lines::line_of(&text, pointer);
+            assert_eq!(
+                finding["line"].as_u64().map(|line| line as usize),
+                expected,
+                "{id} {pointer}"
+            );
+            located += usize::from(expected.is_some());
+        }
+    }
+    assert!(located > 4, "findings with a line: {located}");
+}
+
 #[test]
 fn shards_merge_into_exactly_the_single_run() {
     let dir = tempfile::tempdir().unwrap();
