@@ -55,6 +55,27 @@ fn keys(findings: &Value) -> Vec<(String, String, String, String)> {
     keys
 }
 
+/// A target line of an audit has the findings `preflight check` gives for its
+/// snapshot.
+fn assert_same_findings_as_check(preflight: &Preflight, target: &Value) {
+    let id = target["id"].as_str().expect("a target id");
+    let check = preflight.run([
+        "check",
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "--env",
+        id,
+    ]);
+    check.assert_code(0);
+    assert_eq!(
+        keys(&target["findings"]),
+        keys(&check.json()["findings"]),
+        "{id}"
+    );
+}
+
 #[test]
 fn the_stream_has_a_header_a_line_per_snapshot_in_order_and_a_summary() {
     let preflight = Preflight::new();
@@ -148,22 +169,7 @@ fn an_audit_finds_what_single_checks_find_whatever_the_threads() {
     assert_eq!(targets.len(), 40);
     let mut with_findings = 0;
     for target in targets {
-        let id = target["id"].as_str().unwrap();
-        let check = preflight.run([
-            "check",
-            "--format",
-            "json",
-            "--fail-on",
-            "never",
-            "--env",
-            id,
-        ]);
-        check.assert_code(0);
-        assert_eq!(
-            keys(&target["findings"]),
-            keys(&check.json()["findings"]),
-            "{id}"
-        );
+        assert_same_findings_as_check(&preflight, target);
         with_findings += usize::from(!target["findings"].as_array().unwrap().is_empty());
     }
     assert!(
@@ -221,21 +227,7 @@ fn snapshots_of_every_shape_give_the_findings_and_lines_of_check() {
     for target in targets {
         let id = target["id"].as_str().unwrap();
         assert!(target["error"].is_null(), "{id}: {}", target["error"]);
-        let check = preflight.run([
-            "check",
-            "--format",
-            "json",
-            "--fail-on",
-            "never",
-            "--env",
-            id,
-        ]);
-        check.assert_code(0);
-        assert_eq!(
-            keys(&target["findings"]),
-            keys(&check.json()["findings"]),
-            "{id}"
-        );
+        assert_same_findings_as_check(&preflight, target);
         let text = std::fs::read_to_string(id).unwrap();
         for finding in target["findings"].as_array().unwrap() {
             let pointer = finding["pointer"].as_str().unwrap();
