@@ -156,7 +156,7 @@ pub struct Document {
 pub struct Content {
     value: std::sync::OnceLock<Arc<Value>>,
     /// Shared, so that `encoded` hands it to each policy without a copy of its own.
-    tape: std::sync::OnceLock<Arc<[u8]>>,
+    tape: std::sync::OnceLock<Arc<Vec<u8>>>,
 }
 
 impl Content {
@@ -174,9 +174,11 @@ impl Content {
     }
 
     /// The tape, shared.
-    pub fn shared_tape(&self) -> &Arc<[u8]> {
+    pub fn shared_tape(&self) -> &Arc<Vec<u8>> {
         self.tape.get_or_init(|| {
-            tape::encode(self.value.get().expect("a document has a value or a tape")).into()
+            Arc::new(tape::encode(
+                self.value.get().expect("a document has a value or a tape"),
+            ))
         })
     }
 }
@@ -199,7 +201,7 @@ impl Document {
             name: name.into(),
             content: Arc::new(Content {
                 value: std::sync::OnceLock::new(),
-                tape: Arc::<[u8]>::from(tape).into(),
+                tape: Arc::new(tape).into(),
             }),
         }
     }
@@ -217,12 +219,8 @@ impl Document {
     pub fn str_at(&self, pointer: &str) -> Option<&str> {
         match self.content.tape.get() {
             Some(bytes) => {
-                let reader = tape::Reader::new(&bytes[..]);
-                let found = reader.walk(pointer);
-                let depth = pointer.split('/').count() - 1;
-                (found.len() == depth)
-                    .then(|| reader.str(*found.last()?))
-                    .flatten()
+                let reader = tape::Reader::new(bytes);
+                reader.str(reader.resolve(pointer)?)
             }
             None => self.content.value().pointer(pointer)?.as_str(),
         }
@@ -345,7 +343,7 @@ impl Engine {
         )?;
         // `encoded` again, by hand: the generated binding must return a `Vec<u8>`,
         // a copy of the tape per policy before the copy into the policy's memory;
-        // an `Arc<[u8]>` is lowered straight from the one shared tape.
+        // an `Arc` is lowered straight from the one shared tape.
         linker.allow_shadowing(true);
         linker
             .instance("preflight:policy/documents@1.0.0")?

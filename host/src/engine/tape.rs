@@ -141,9 +141,9 @@ const MAX_DEPTH: usize = 128;
 /// Parses JSON text into a tape in one pass, without a `serde_json::Value`.
 ///
 /// `None` for anything this fast path does not take: a syntax error, a duplicate
-/// key, a number that is not a plain `i64`, nesting past 128 levels. The caller then
-/// parses with serde_json, which gives the same document (or the error message
-/// `check` gives), so the two paths never disagree.
+/// key, nesting past 128 levels. The caller then parses with serde_json, which
+/// gives the same document (or the error message `check` gives), so the two paths
+/// never disagree. (Numbers other than a plain `i64` are read by serde_json here.)
 pub fn parse_json(text: &str) -> Option<Parsed> {
     let mut parser = Parser {
         bytes: text.as_bytes(),
@@ -186,18 +186,6 @@ fn bytes_below(word: u64, n: u8) -> u64 {
 /// The high bit of each byte of `word` that is `byte` (exact for the lowest).
 fn bytes_equal(word: u64, byte: u8) -> u64 {
     bytes_below(word ^ (ONES * u64::from(byte)), 1)
-}
-
-/// Whether a byte of `word` is below `n` (at most 128).
-#[cfg(test)]
-fn has_below(word: u64, n: u8) -> bool {
-    bytes_below(word, n) != 0
-}
-
-/// Whether a byte of `word` is `byte`.
-#[cfg(test)]
-fn has_byte(word: u64, byte: u8) -> bool {
-    bytes_equal(word, byte) != 0
 }
 
 struct Parser<'t> {
@@ -517,10 +505,6 @@ impl<'t> Reader<'t> {
         Reader { bytes }
     }
 
-    pub fn bytes(&self) -> &'t [u8] {
-        self.bytes
-    }
-
     fn u32_at(&self, at: usize) -> u32 {
         u32::from_le_bytes(self.bytes[at..at + 4].try_into().expect("four bytes"))
     }
@@ -590,6 +574,17 @@ impl<'t> Reader<'t> {
             (len == key.len() && &self.bytes[name + 4..name + 4 + len] == key.as_bytes())
                 .then(|| self.u32_at(slot + 4))
         })
+    }
+
+    /// The value at an RFC 6901 pointer, if all of it exists.
+    pub fn resolve(&self, pointer: &str) -> Option<u32> {
+        if pointer.is_empty() {
+            return Some(ROOT);
+        }
+        let found = self.walk(pointer);
+        (found.len() == pointer.matches('/').count())
+            .then(|| found.last().copied())
+            .flatten()
     }
 
     /// The values along an RFC 6901 pointer from the root, as far as they exist.
@@ -672,7 +667,8 @@ pub fn lines_of(tape: &[u8], lines: &[(u32, u32)], pointers: &[&str]) -> Vec<Opt
 
 /// The tape as a representation `jsonschema` validates in place (its `Json`
 /// traits): the real validator, compiled from the same schema, without building a
-/// `serde_json::Value`. Verified with jsonschema's conformance document in a test.
+/// `serde_json::Value`. A test checks that it judges generated snapshots, valid and
+/// broken, exactly as the `serde_json::Value` validator does.
 pub struct TapeJson;
 
 /// A value in a tape.
@@ -966,30 +962,22 @@ mod tests {
     #[test]
     fn words_are_searched_eight_bytes_at_a_time() {
         let word = |text: &[u8; 8]| u64::from_le_bytes(*text);
-        assert!(has_byte(word(b"abc\"defg"), b'"'));
-        assert!(!has_byte(word(b"abcdefgh"), b'"'));
-        assert!(has_byte(word(b"abcdefg\\"), b'\\'));
-        assert!(has_below(word(b"abc\ndefg"), 0x20));
-        assert!(has_below(word(b"\x00bcdefgh"), 0x20));
-        assert!(!has_below(word(b"ab cdefg"), 0x20));
-        assert!(!has_below(
-            word(&[0xc3, 0xa9, b'a', 0xff, 0x80, b' ', b'!', 0x7f]),
-            0x20
-        ));
-        // The first flagged byte is the first match.
-        assert_eq!(
-            bytes_equal(word(b"ab\"cd\"ef"), b'"').trailing_zeros() / 8,
-            2
-        );
-        assert_eq!(
-            bytes_below(word(b"abcde\n\x01f"), 0x20).trailing_zeros() / 8,
-            5
-        );
+        // Where the first match is, in bytes; 8 for none.
+        let first = |flags: u64| flags.trailing_zeros() / 8;
+        assert_eq!(first(bytes_equal(word(b"abc\"defg"), b'"')), 3);
+        assert_eq!(first(bytes_equal(word(b"abcdefgh"), b'"')), 8);
+        assert_eq!(first(bytes_equal(word(b"abcdefg\\"), b'\\')), 7);
+        assert_eq!(first(bytes_below(word(b"abc\ndefg"), 0x20)), 3);
+        assert_eq!(first(bytes_below(word(b"\x00bcdefgh"), 0x20)), 0);
+        assert_eq!(first(bytes_below(word(b"ab cdefg"), 0x20)), 8);
+        let high = word(&[0xc3, 0xa9, b'a', 0xff, 0x80, b' ', b'!', 0x7f]);
+        assert_eq!(first(bytes_below(high, 0x20)), 8);
+        // The first flagged byte is the first match, even with another after it.
+        assert_eq!(first(bytes_equal(word(b"ab\"cd\"ef"), b'"')), 2);
+        assert_eq!(first(bytes_below(word(b"abcde\n\x01f"), 0x20)), 5);
         // UTF-8 continuation bytes are neither quotes nor control characters.
-        assert!(!has_byte(
-            word(&[0xe2, 0x80, 0xa2, 0xa2, 0xdc, 0xdc, 0xa2, 0xe2]),
-            b'"'
-        ));
+        let accents = word(&[0xe2, 0x80, 0xa2, 0xa2, 0xdc, 0xdc, 0xa2, 0xe2]);
+        assert_eq!(first(bytes_equal(accents, b'"')), 8);
     }
 
     #[test]
@@ -1064,6 +1052,14 @@ mod tests {
             lines_of(&parsed.tape, &parsed.lines, &pointers),
             crate::report::lines::lines_of(text, &pointers)
         );
+        // A pointer resolves only if all of it exists.
+        let reader = Reader::new(&parsed.tape);
+        assert_eq!(reader.resolve(""), Some(ROOT));
+        let c = reader.resolve("/a/b/1/c").expect("/a/b/1/c exists");
+        assert_eq!(reader.i64(c), Some(2));
+        for missing in ["/a/b/1/x", "/a/b/7", "/nope", "/a/b/01", "a"] {
+            assert_eq!(reader.resolve(missing), None, "{missing}");
+        }
     }
 
     /// Every pointer in `value`, and a missing member or element under each

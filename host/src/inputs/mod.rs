@@ -121,15 +121,8 @@ pub fn read(path: &Path) -> Result<(String, String), InputError> {
 
 /// Reads a document (JSON or YAML file) whose root must be an object.
 pub fn load_document(name: &str, path: &Path) -> Result<Input, InputError> {
-    load_document_text(name, path).map(|(input, _)| input)
-}
-
-/// [`load_document`], and the file's text (to find the lines of findings in it
-/// without reading the file again).
-pub fn load_document_text(name: &str, path: &Path) -> Result<(Input, String), InputError> {
     let (sha256, text) = read(path)?;
-    let input = document_from_text(name, path, sha256, &text)?;
-    Ok((input, text))
+    document_from_text(name, path, sha256, &text)
 }
 
 /// A document from the text of its file (read with [`read`]).

@@ -125,9 +125,7 @@ pub fn is_valid_environment(value: &Value) -> bool {
 pub fn is_valid_environment_tape(bytes: &[u8]) -> bool {
     compiled()
         .tape
-        .is_valid(tape::TapeNode::root(crate::engine::tape::Reader::new(
-            bytes,
-        )))
+        .is_valid(tape::TapeNode::root(tape::Reader::new(bytes)))
 }
 
 /// Checks an `--env` document. The error lists every violation (up to ten).
