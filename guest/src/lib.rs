@@ -456,6 +456,30 @@ impl<'d> Node<'d> {
         found
     }
 
+    /// Where several members of the object here are, in one pass over its members
+    /// without reading their values (`None` for one that is missing, or without a
+    /// tape).
+    pub(crate) fn member_offsets<const N: usize>(
+        &self,
+        keys: [&str; N],
+    ) -> (Option<&'d tape::Tape>, [Option<u32>; N]) {
+        let mut found = [None; N];
+        let Some((tape, at)) = self.located() else {
+            return (self.doc.tape(), found);
+        };
+        if let Some(entries) = tape.entries(at) {
+            for (name, value) in entries {
+                let Some(name) = tape.key(name) else { continue };
+                if let Some(slot) = keys.iter().position(|key| {
+                    key.len() == name.len() && tape::same_bytes(name, key.as_bytes())
+                }) {
+                    found[slot] = Some(value);
+                }
+            }
+        }
+        (Some(tape), found)
+    }
+
     /// The string here, if it is one, borrowed from the document (no copy).
     pub fn as_str(&self) -> Option<&'d str> {
         self.located().and_then(|(tape, at)| tape.str(at))
@@ -584,6 +608,10 @@ pub mod text {
     /// meets a non-ASCII byte before that does it compare word by word in Unicode.
     pub fn same(a: &str, b: &str) -> bool {
         let (x, y) = (a.as_bytes(), b.as_bytes());
+        // Most names are typed as the article spells them: equal bytes, eight at a time.
+        if x.len() == y.len() && crate::tape::same_bytes(x, y) {
+            return true;
+        }
         let (mut i, mut j) = (skip_space(x, 0), skip_space(y, 0));
         loop {
             match (x.get(i), y.get(j)) {
@@ -640,23 +668,39 @@ pub mod text {
         }
     }
 
-    /// The first and last characters of a name as [`same`] sees it (trimmed,
-    /// lowercased), for telling most names apart in constant time: names that are
-    /// the [`same`] have [`ends`] that [`ends_agree`]. A name that starts or ends
-    /// with a non-ASCII character agrees with every other.
+    /// The first and the last three characters of a name as [`same`] sees it
+    /// (white space left out, lowercased), packed in a `u32`, for telling most names
+    /// apart in constant time: names that are the [`same`] have the same characters
+    /// apart from white space, so their [`ends`] [`ends_agree`]. The last three, not
+    /// only the last, because table names share their ends (`msdyn_…s`). A name with
+    /// a non-ASCII byte among these agrees with every other.
     pub fn ends(text: &str) -> u32 {
         const ANY: u32 = u32::MAX;
-        const EMPTY: u32 = 1 << 16;
+        // Not made by ASCII (whose bytes are below 0x80).
+        const EMPTY: u32 = 1 << 31;
         let bytes = text.as_bytes();
         let Some(first) = bytes.iter().position(|&b| !is_space(b)) else {
             return EMPTY;
         };
-        let last = bytes.iter().rposition(|&b| !is_space(b)).unwrap_or(first);
-        let (a, z) = (bytes[first], bytes[last]);
-        if !a.is_ascii() || !z.is_ascii() {
+        if !bytes[first].is_ascii() {
             return ANY;
         }
-        u32::from(a.to_ascii_lowercase()) << 8 | u32::from(z.to_ascii_lowercase())
+        let mut packed = u32::from(bytes[first].to_ascii_lowercase()) << 24;
+        let mut shift = 0;
+        for &byte in bytes[first..].iter().rev() {
+            if is_space(byte) {
+                continue;
+            }
+            if !byte.is_ascii() {
+                return ANY;
+            }
+            packed |= u32::from(byte.to_ascii_lowercase()) << shift;
+            shift += 8;
+            if shift == 24 {
+                break;
+            }
+        }
+        packed
     }
 
     /// Whether two [`ends`] may belong to the [`same`] name.
@@ -677,27 +721,31 @@ pub mod text {
 /// Dual-write table maps as a snapshot lists them (`/dualWrite/maps`), each read once.
 pub mod dualwrite {
     use crate::Node;
+    use crate::tape::Tape;
     use crate::text::{ends, ends_agree, same};
 
-    /// One map of the snapshot, its members borrowed from the document.
+    /// One map of the snapshot. Only its Dataverse table is read up front (that
+    /// tells most maps apart); the other members are read when asked for.
     #[derive(Clone, Debug)]
     pub struct Map<'d> {
         pub node: Node<'d>,
-        pub name: Option<&'d str>,
-        pub entity: Option<&'d str>,
-        pub table: Option<&'d str>,
-        pub state: Option<&'d str>,
-        /// [`ends`] of `entity` and `table`, when the snapshot gives both.
-        ends: Option<(u32, u32)>,
+        tape: Option<&'d Tape>,
+        /// Where the name, the entity and the state are in the tape.
+        name: Option<u32>,
+        entity: Option<u32>,
+        state: Option<u32>,
+        table: Option<&'d str>,
+        /// [`ends`] of `table`.
+        table_ends: u32,
     }
 
     /// A map a policy looks for: the finance and operations entity and the
-    /// Dataverse table, with their [`ends`] worked out once.
+    /// Dataverse table, with the [`ends`] of the table worked out once.
     #[derive(Clone, Debug)]
     pub struct Wanted<'a> {
         pub entity: &'a str,
         pub table: &'a str,
-        ends: (u32, u32),
+        table_ends: u32,
     }
 
     impl<'a> Wanted<'a> {
@@ -705,12 +753,42 @@ pub mod dualwrite {
             Wanted {
                 entity,
                 table,
-                ends: (ends(entity), ends(table)),
+                table_ends: ends(table),
             }
         }
     }
 
-    impl Map<'_> {
+    impl<'d> Map<'d> {
+        fn entity_is_str(&self) -> bool {
+            self.tape
+                .zip(self.entity)
+                .is_some_and(|(tape, at)| tape.is_str(at))
+        }
+
+        fn str(&self, at: Option<u32>) -> Option<&'d str> {
+            self.tape?.str(at?)
+        }
+
+        /// The map's name (`Entity (table)`), if the snapshot gives it as a string.
+        pub fn name(&self) -> Option<&'d str> {
+            self.str(self.name)
+        }
+
+        /// The finance and operations entity, if given as a string.
+        pub fn entity(&self) -> Option<&'d str> {
+            self.str(self.entity)
+        }
+
+        /// The Dataverse table, if given as a string.
+        pub fn table(&self) -> Option<&'d str> {
+            self.table
+        }
+
+        /// The state (`Running`, `Not running`, ...), if given as a string.
+        pub fn state(&self) -> Option<&'d str> {
+            self.str(self.state)
+        }
+
         /// Whether this is the map of the finance and operations `entity` to the
         /// Dataverse `table`: by both parts when the snapshot gives them, else by its
         /// name `Entity (table)`; names compared as people type them ([`same`]).
@@ -719,18 +797,23 @@ pub mod dualwrite {
         }
 
         /// [`Map::is`] for a map looked for in every snapshot: the [`ends`] of the
-        /// names are compared first, so most maps are told apart in constant time.
+        /// tables are compared first, so most maps are told apart in constant time.
         pub fn is_wanted(&self, wanted: &Wanted<'_>) -> bool {
-            match (self.entity, self.table, self.ends) {
-                (Some(e), Some(t), Some((e_ends, t_ends))) => {
-                    ends_agree(e_ends, wanted.ends.0)
-                        && ends_agree(t_ends, wanted.ends.1)
-                        && same(t, wanted.table)
-                        && same(e, wanted.entity)
-                }
-                _ => self.name.is_some_and(|name| {
+            let by_name = || {
+                self.name().is_some_and(|name| {
                     same(name, &format!("{} ({})", wanted.entity, wanted.table))
-                }),
+                })
+            };
+            match self.table {
+                Some(table) if ends_agree(self.table_ends, wanted.table_ends) => {
+                    match self.entity() {
+                        Some(entity) => same(table, wanted.table) && same(entity, wanted.entity),
+                        None => by_name(),
+                    }
+                }
+                // The tables differ: only a map without an entity is found by its name.
+                Some(_) => !self.entity_is_str() && by_name(),
+                None => by_name(),
             }
         }
     }
@@ -739,19 +822,21 @@ pub mod dualwrite {
     pub fn maps<'d>(list: &Node<'d>) -> Vec<Map<'d>> {
         list.items()
             .map(|node| {
-                let [name, entity, table, state] = node.strs([
+                let (tape, [name, entity, table, state]) = node.member_offsets([
                     "name",
                     "financeAndOperationsEntity",
                     "dataverseTable",
                     "state",
                 ]);
+                let table = tape.zip(table).and_then(|(tape, at)| tape.str(at));
                 Map {
+                    tape,
                     name,
                     entity,
-                    table,
                     state,
+                    table_ends: table.map_or(0, ends),
+                    table,
                     node,
-                    ends: entity.zip(table).map(|(e, t)| (ends(e), ends(t))),
                 }
             })
             .collect()
@@ -961,6 +1046,23 @@ mod tests {
             assert_eq!(normalise(a), normalise(b));
             assert!(ends_agree(ends(a), ends(b)), "{a:?} {b:?}");
         }
+        // Names told apart by their ends: the first character or one of the last
+        // three (white space left out) differ.
+        for (a, b) in [
+            ("msdyn_customergroups", "msdyn_paymentterms"),
+            ("msdyn_customergroups", "msdyn_vendorgroupz"),
+            ("cdm_companies", "Xdm_companies"),
+            ("uoms", "uom"),
+            ("", "a"),
+        ] {
+            assert!(!ends_agree(ends(a), ends(b)), "{a:?} {b:?}");
+        }
+        // Same ends, different names: `same` decides.
+        assert!(ends_agree(
+            ends("msdyn_customergroups"),
+            ends("msdyn_vendorgroups")
+        ));
+        assert!(ends_agree(ends("Contacts V2"), ends("ContactsV2")));
         for (a, b) in [
             ("CDS Contacts V2", "CDS Contacts V3"),
             ("Contacts", "Contacts V2"),

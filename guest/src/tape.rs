@@ -32,6 +32,12 @@ pub(crate) struct Tape {
     bytes: Vec<u8>,
 }
 
+impl std::fmt::Debug for Tape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tape({} bytes)", self.bytes.len())
+    }
+}
+
 impl Tape {
     pub(crate) fn new(bytes: Vec<u8>) -> Tape {
         Tape { bytes }
@@ -59,6 +65,11 @@ impl Tape {
     fn text(&self, at: usize) -> Option<&str> {
         let len = self.u32_at(at)? as usize;
         utf8(self.bytes.get(at + 4..at + 4 + len)?)
+    }
+
+    /// Whether the value at `at` is a string.
+    pub(crate) fn is_str(&self, at: u32) -> bool {
+        self.tag(at) == Some(STRING)
     }
 
     /// The string value at `at`.

@@ -257,12 +257,12 @@ impl Policy for CustomerPortalMapPrerequisites {
                 );
                 continue;
             }
-            if !found.iter().any(|map| map.state == Some("Running")) {
+            if !found.iter().any(|map| map.state() == Some("Running")) {
                 let first = found[0];
                 findings.push(not_running(
                     &first.node,
                     prerequisite,
-                    first.state.unwrap_or_default(),
+                    first.state().unwrap_or_default(),
                 ));
             }
         }

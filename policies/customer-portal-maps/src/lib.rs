@@ -112,8 +112,8 @@ fn find<'d>(maps: &[Map<'d>], id: &MapId) -> Option<Found<'d>> {
         .find(|map| map.is_wanted(&wanted))
         .map(|map| Found {
             node: map.node.clone(),
-            name: map.name.map_or_else(|| id.display(), str::to_owned),
-            state: map.state.unwrap_or_default().to_owned(),
+            name: map.name().map_or_else(|| id.display(), str::to_owned),
+            state: map.state().unwrap_or_default().to_owned(),
         })
 }
 
