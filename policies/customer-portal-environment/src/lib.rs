@@ -4,7 +4,7 @@
 //! site already.
 
 use preflight_sdk::prelude::*;
-use preflight_sdk::text::normalise;
+use preflight_sdk::text::same;
 use preflight_sdk::version::{compare, parse as parse_version};
 
 const DATAVERSE: Rule = Rule {
@@ -89,17 +89,23 @@ fn default_templates() -> Vec<String> {
     .to_vec()
 }
 
-/// A URL compared loosely: no scheme, no trailing `/`, lowercase.
+/// A URL compared loosely: no scheme, no trailing `/`, in any case.
 fn same_url(a: &str, b: &str) -> bool {
-    let key = |url: &str| {
-        let url = url.trim().to_lowercase();
-        let url = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .map_or_else(|| url.clone(), str::to_owned);
-        url.trim_end_matches('/').to_owned()
-    };
-    key(a) == key(b)
+    fn rest(url: &str) -> &str {
+        let url = url.trim();
+        let rest = ["https://", "http://"].iter().find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|head| head.eq_ignore_ascii_case(scheme))
+                .map(|_| &url[scheme.len()..])
+        });
+        rest.unwrap_or(url).trim_end_matches('/')
+    }
+    let (a, b) = (rest(a), rest(b));
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
 }
 
 /// CP006: Dataverse with Dynamics 365 apps.
@@ -154,8 +160,8 @@ fn check_link(env: &Doc<'_>) -> Vec<Finding> {
                 ),
         ];
     }
-    let fno_url = fno.get("url").str().unwrap_or_default();
-    match link.str() {
+    let fno_url = fno.get("url").as_str().unwrap_or_default();
+    match link.as_str() {
         None => {
             let at = if env.at("/dualWrite").exists() {
                 env.at("/dualWrite")
@@ -178,7 +184,7 @@ fn check_link(env: &Doc<'_>) -> Vec<Finding> {
                 )),
             ]
         }
-        Some(linked) if !same_url(&linked, &fno_url) => vec![
+        Some(linked) if !same_url(linked, fno_url) => vec![
             link.finding(
                 &LINKED,
                 format!(
@@ -219,8 +225,8 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
              operations environment (choose the region when you create it)",
         ),
     ] {
-        let theirs = fno.get(member).str();
-        let mine = ours.get(member).str();
+        let theirs = fno.get(member).as_str();
+        let mine = ours.get(member).as_str();
         if let (Some(theirs), Some(mine)) = (theirs, mine)
             && !theirs.trim().eq_ignore_ascii_case(mine.trim())
         {
@@ -254,8 +260,8 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
         );
     }
     let version = fno.get("version");
-    if let Some(text) = version.str()
-        && let Some(parsed) = parse_version(&text)
+    if let Some(text) = version.as_str()
+        && let Some(parsed) = parse_version(text)
         && compare(&parsed, &MIN_VERSION).is_lt()
     {
         findings.push(
@@ -273,7 +279,7 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
         );
     }
     let update = fno.get("platformUpdate");
-    if let Some(text) = update.str()
+    if let Some(text) = update.as_str()
         && let Some(number) = text
             .trim()
             .strip_prefix("PU")
@@ -300,10 +306,10 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
 /// CP011: the environment type.
 fn check_type(env: &Doc<'_>, settings: &Settings) -> Option<Finding> {
     let node = env.at("/environment/type");
-    let kind = node.str()?;
+    let kind = node.as_str()?;
     let fix = "provision the Customer portal in a Production or Sandbox environment linked to \
                finance and operations";
-    match kind.as_str() {
+    match kind {
         "Production" | "Sandbox" => None,
         "Developer" => Some(
             node.finding(
@@ -369,16 +375,15 @@ fn check_sites(env: &Doc<'_>, settings: &Settings) -> Vec<Finding> {
                 ),
         ];
     }
-    let templates: Vec<String> = settings
-        .customer_portal_templates
-        .iter()
-        .map(|name| normalise(name))
-        .collect();
     sites
         .items()
         .filter_map(|site| {
-            let template = site.get("template").str()?;
-            if !templates.contains(&normalise(&template)) {
+            let template = site.get("template").as_str()?;
+            if !settings
+                .customer_portal_templates
+                .iter()
+                .any(|name| same(name, template))
+            {
                 return None;
             }
             let name = site
