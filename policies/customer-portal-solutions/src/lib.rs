@@ -155,19 +155,17 @@ struct Installed<'d> {
     node: Node<'d>,
     unique_name: &'d str,
     friendly_name: Option<&'d str>,
-    version: Option<&'d str>,
 }
 
 fn installed<'d>(env: &'d Doc<'d>) -> Vec<Installed<'d>> {
     env.at("/solutions")
         .items()
         .filter_map(|node| {
-            let [unique_name, friendly_name, version] =
-                node.strs(["uniqueName", "friendlyName", "version"]);
+            // The version is read only for the core solution.
+            let [unique_name, friendly_name] = node.strs(["uniqueName", "friendlyName"]);
             Some(Installed {
                 unique_name: unique_name?,
                 friendly_name,
-                version,
                 node,
             })
         })
@@ -209,8 +207,8 @@ fn check_core(env: &Doc<'_>, solutions: &[Installed<'_>]) -> Option<Finding> {
                 ),
         );
     };
-    let text = core.version.unwrap_or_default();
     let node = core.node.get("version");
+    let text = node.as_str().unwrap_or_default();
     match parse_version(text) {
         None => Some(
             node.finding(
@@ -339,12 +337,12 @@ fn check_prospect_to_cash(solutions: &[Installed<'_>], settings: &Settings) -> V
                 .iter()
                 .any(|name| solution.unique_name.eq_ignore_ascii_case(name))
                 || solution.friendly_name.is_some_and(|name| {
-                    let squashed: String = name
-                        .chars()
-                        .filter(char::is_ascii_alphanumeric)
-                        .collect::<String>()
-                        .to_ascii_lowercase();
-                    squashed == "prospecttocash"
+                    // Its letters and digits only, in any case (no byte of a non-ASCII
+                    // character is an ASCII letter or digit).
+                    name.bytes()
+                        .filter(u8::is_ascii_alphanumeric)
+                        .map(|byte| byte.to_ascii_lowercase())
+                        .eq("prospecttocash".bytes())
                 })
         })
         .map(|solution| {
