@@ -439,21 +439,8 @@ impl<'d> Node<'d> {
     /// let [name, version] = solution.strs(["uniqueName", "version"]);
     /// ```
     pub fn strs<const N: usize>(&self, keys: [&str; N]) -> [Option<&'d str>; N] {
-        let mut found = [None; N];
-        if let Some((tape, at)) = self.located()
-            && let Some(entries) = tape.entries(at)
-        {
-            for (name, value) in entries {
-                let Some(name) = tape.key(name) else { continue };
-                // Lengths first: most members are told apart by them.
-                if let Some(slot) = keys.iter().position(|key| {
-                    key.len() == name.len() && tape::same_bytes(name, key.as_bytes())
-                }) {
-                    found[slot] = tape.str(value);
-                }
-            }
-        }
-        found
+        let (tape, found) = self.member_offsets(keys);
+        found.map(|at| tape?.str(at?))
     }
 
     /// Where several members of the object here are, in one pass over its members
@@ -470,6 +457,7 @@ impl<'d> Node<'d> {
         if let Some(entries) = tape.entries(at) {
             for (name, value) in entries {
                 let Some(name) = tape.key(name) else { continue };
+                // Lengths first: most members are told apart by them.
                 if let Some(slot) = keys.iter().position(|key| {
                     key.len() == name.len() && tape::same_bytes(name, key.as_bytes())
                 }) {

@@ -114,7 +114,7 @@ impl Tape {
     pub(crate) fn member(&self, at: u32, key: &str) -> Option<u32> {
         let key = key.as_bytes();
         self.entries(at)?
-            .find(|&(name, _)| self.key_is(name, key))
+            .find(|&(name, value)| key_len(name, value) == key.len() && self.key_is(name, key))
             .map(|(_, value)| value)
     }
 
@@ -256,6 +256,14 @@ impl Tape {
         }
         Some(at)
     }
+}
+
+/// The length of the key at `name` as the layout implies it: a member is its key
+/// (u32 length + bytes) with its value right after, so the gap between the two
+/// offsets tells most keys apart without reading them. Only a hint:
+/// [`Tape::key_is`] reads the real length (on a malformed tape the two may differ).
+pub(crate) fn key_len(name: usize, value: u32) -> usize {
+    (value as usize).wrapping_sub(name).wrapping_sub(4)
 }
 
 /// Eight bytes at a time: wasm has no vector `memcmp`, and the one it links
