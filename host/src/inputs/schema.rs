@@ -113,10 +113,10 @@ pub fn is_valid_environment(value: &Value) -> bool {
 /// [`is_valid_environment`] for a document held as a tape (an audit parses JSON
 /// snapshots straight into one): the same validator over another representation.
 ///
-/// Each thread compiles its own (a millisecond, once): the regex engine keeps a
-/// scratch cache per pattern that only its first thread reaches without a lock, so
-/// a validator shared by an audit's workers made every other thread take one for
-/// each of the ≈ 70 patterned strings of a snapshot.
+/// Each thread compiles its own, once: the regex engine keeps a scratch cache per
+/// pattern that only its first thread reaches without a lock, so a validator shared
+/// by an audit's workers made every other thread take one for each of the ≈ 70
+/// patterned strings of a snapshot.
 pub fn is_valid_environment_tape(bytes: &[u8]) -> bool {
     thread_local! {
         static TAPE: jsonschema::Validator<tape::TapeJson> =
