@@ -706,7 +706,8 @@ pub mod text {
     }
 }
 
-/// Dual-write table maps as a snapshot lists them (`/dualWrite/maps`), each member read at most once.
+/// Dual-write table maps as a snapshot lists them (`/dualWrite/maps`), each member
+/// read at most once.
 pub mod dualwrite {
     use crate::Node;
     use crate::tape::Tape;
