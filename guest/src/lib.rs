@@ -325,11 +325,9 @@ fn spelt(pointer: String) -> std::cell::OnceCell<String> {
 
 /// Escapes a key for use in a JSON pointer (RFC 6901).
 pub fn escape_key(key: &str) -> String {
-    if key.contains(['~', '/']) {
-        key.replace('~', "~0").replace('/', "~1")
-    } else {
-        key.to_owned()
-    }
+    let mut escaped = String::with_capacity(key.len());
+    tape::push_escaped(&mut escaped, key);
+    escaped
 }
 
 impl<'d> Node<'d> {
@@ -341,7 +339,7 @@ impl<'d> Node<'d> {
                 (Loc::Missing(parent), Some(tape)) => {
                     let mut pointer = tape.pointer_of(parent);
                     pointer.push('/');
-                    pointer.push_str(&escape_key(&self.segment));
+                    tape::push_escaped(&mut pointer, &self.segment);
                     pointer
                 }
                 // Every other node is made with its pointer spelt out.
@@ -397,11 +395,10 @@ impl<'d> Node<'d> {
     /// This node's pointer and one more segment.
     fn spell(&self, segment: &str) -> String {
         let parent = self.pointer();
-        let segment = escape_key(segment);
         let mut pointer = String::with_capacity(parent.len() + 1 + segment.len());
         pointer.push_str(parent);
         pointer.push('/');
-        pointer.push_str(&segment);
+        tape::push_escaped(&mut pointer, segment);
         pointer
     }
 

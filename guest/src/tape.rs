@@ -112,7 +112,11 @@ impl Tape {
     /// The value of the member `key` of the object at `at`: a scan of the keys,
     /// compared as bytes (objects in snapshots have a handful of members).
     pub(crate) fn member(&self, at: u32, key: &str) -> Option<u32> {
-        let key = key.as_bytes();
+        self.member_bytes(at, key.as_bytes())
+    }
+
+    /// [`Tape::member`] by the key's bytes.
+    fn member_bytes(&self, at: u32, key: &[u8]) -> Option<u32> {
         self.entries(at)?
             .find(|&(name, value)| key_len(name, value) == key.len() && self.key_is(name, key))
             .map(|(_, value)| value)
@@ -182,34 +186,39 @@ impl Tape {
 
     /// The RFC 6901 pointer of the value at `at`: down from the root, at each level
     /// the last child that starts at or before `at` (children are laid out in order).
+    /// Spelt for findings, so it is written straight into one string: no string per
+    /// segment, no formatting of indexes, only the value offsets read while searching.
     pub(crate) fn pointer_of(&self, at: u32) -> String {
-        let mut pointer = String::new();
+        let mut pointer = String::with_capacity(48);
+        // A malformed tape ends the walk: the pointer as far as it got.
+        let _ = self.spell_into(at, &mut pointer);
+        pointer
+    }
+
+    fn spell_into(&self, at: u32, pointer: &mut String) -> Option<()> {
         let mut here = ROOT;
         while here != at {
-            let (segment, child) = match self.tag(here) {
-                Some(OBJECT) => {
-                    let count = self.count(here, OBJECT).unwrap_or(0) as usize;
-                    let index = self.last_before(count, at, |i| self.entry(here, i).map(|e| e.1));
-                    match index.and_then(|i| self.entry(here, i)) {
-                        Some((key, child)) => (crate::escape_key(key), child),
-                        None => break,
-                    }
+            let tag = self.tag(here)?;
+            let count = self.count(here, tag)? as usize;
+            let table = self.table(here)?;
+            here = match tag {
+                OBJECT => {
+                    let index = self.last_before(count, at, |i| self.u32_at(table + i * 8 + 4))?;
+                    let key = self.text(self.u32_at(table + index * 8)? as usize)?;
+                    pointer.push('/');
+                    push_escaped(pointer, key);
+                    self.u32_at(table + index * 8 + 4)?
                 }
-                Some(ARRAY) => {
-                    let count = self.count(here, ARRAY).unwrap_or(0) as usize;
-                    let index = self.last_before(count, at, |i| self.element(here, i));
-                    match index.and_then(|i| Some((i, self.element(here, i)?))) {
-                        Some((i, child)) => (i.to_string(), child),
-                        None => break,
-                    }
+                ARRAY => {
+                    let index = self.last_before(count, at, |i| self.u32_at(table + i * 4))?;
+                    pointer.push('/');
+                    push_index(pointer, index);
+                    self.u32_at(table + index * 4)?
                 }
-                _ => break,
+                _ => return None,
             };
-            pointer.push('/');
-            pointer.push_str(&segment);
-            here = child;
         }
-        pointer
+        Some(())
     }
 
     /// Binary search: the last of `count` children whose offset is at most `at`.
@@ -231,30 +240,95 @@ impl Tape {
         low.checked_sub(1)
     }
 
-    /// Follows an RFC 6901 pointer from the root.
+    /// Follows an RFC 6901 pointer from the root. An array index is `0` or digits
+    /// without a leading zero; `~1` and `~0` in a key stand for `/` and `~`.
     pub(crate) fn resolve(&self, pointer: &str) -> Option<u32> {
-        if pointer.is_empty() {
+        let bytes = pointer.as_bytes();
+        let Some((&first, mut rest)) = bytes.split_first() else {
             return Some(ROOT);
+        };
+        if first != b'/' {
+            return None;
         }
         let mut at = ROOT;
-        for raw in pointer.strip_prefix('/')?.split('/') {
-            let token: std::borrow::Cow<str> = if raw.contains('~') {
-                raw.replace("~1", "/").replace("~0", "~").into()
-            } else {
-                raw.into()
-            };
+        loop {
+            let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+            let token = &rest[..end];
             at = match self.tag(at)? {
-                OBJECT => self.member(at, &token)?,
-                ARRAY => {
-                    if token.len() > 1 && token.starts_with('0') {
-                        return None;
-                    }
-                    self.element(at, token.parse().ok()?)?
-                }
+                OBJECT if token.contains(&b'~') => self.member_bytes(at, &unescape(token))?,
+                OBJECT => self.member_bytes(at, token)?,
+                ARRAY => self.element(at, array_index(token)?)?,
                 _ => return None,
             };
+            if end == rest.len() {
+                return Some(at);
+            }
+            rest = &rest[end + 1..];
         }
-        Some(at)
+    }
+}
+
+/// A pointer token with `~1` and `~0` turned back into `/` and `~` (any other `~`
+/// is kept as it is).
+fn unescape(token: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(token.len());
+    let mut bytes = token.iter().copied().peekable();
+    while let Some(byte) = bytes.next() {
+        match (byte, bytes.peek()) {
+            (b'~', Some(b'1')) => {
+                out.push(b'/');
+                bytes.next();
+            }
+            (b'~', Some(b'0')) => {
+                out.push(b'~');
+                bytes.next();
+            }
+            _ => out.push(byte),
+        }
+    }
+    out
+}
+
+/// An RFC 6901 array index: `0`, or digits without a leading zero.
+fn array_index(token: &[u8]) -> Option<usize> {
+    if token.is_empty() || (token.len() > 1 && token[0] == b'0') {
+        return None;
+    }
+    token.iter().try_fold(0usize, |index, &byte| {
+        byte.is_ascii_digit()
+            .then(|| index.checked_mul(10)?.checked_add(usize::from(byte - b'0')))?
+    })
+}
+
+/// Appends a key as a pointer token (`~` as `~0`, `/` as `~1`).
+pub(crate) fn push_escaped(out: &mut String, key: &str) {
+    if !key.bytes().any(|byte| byte == b'~' || byte == b'/') {
+        out.push_str(key);
+        return;
+    }
+    for c in key.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends an index in decimal, without the formatting machinery.
+fn push_index(out: &mut String, mut index: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (index % 10) as u8;
+        index /= 10;
+        if index == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
     }
 }
 
@@ -334,6 +408,125 @@ mod tests {
         ] {
             assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), same, "{a} {b}");
         }
+    }
+
+    /// The host's encoding (`host/src/engine/tape.rs`), for tests: the tape of a
+    /// JSON value and the offset of every value in it with its RFC 6901 pointer.
+    fn encode(value: &serde_json::Value) -> (Tape, Vec<(u32, String)>) {
+        fn put_text(out: &mut Vec<u8>, text: &str) {
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+        }
+        fn write(
+            out: &mut Vec<u8>,
+            value: &serde_json::Value,
+            pointer: String,
+            seen: &mut Vec<(u32, String)>,
+        ) {
+            use serde_json::Value as V;
+            seen.push((out.len() as u32, pointer.clone()));
+            let container = |out: &mut Vec<u8>, tag: u8| {
+                let start = out.len();
+                out.push(tag);
+                out.extend_from_slice(&[0; 8]);
+                start
+            };
+            let close = |out: &mut Vec<u8>, start: usize, count: usize, offsets: Vec<u32>| {
+                let table = out.len() as u32;
+                out[start + 1..start + 5].copy_from_slice(&(count as u32).to_le_bytes());
+                out[start + 5..start + 9].copy_from_slice(&table.to_le_bytes());
+                for at in offsets {
+                    out.extend_from_slice(&at.to_le_bytes());
+                }
+            };
+            match value {
+                V::Null => out.push(NULL),
+                V::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
+                V::Number(n) => {
+                    out.push(INT);
+                    out.extend_from_slice(&n.as_i64().unwrap().to_le_bytes());
+                }
+                V::String(text) => {
+                    out.push(STRING);
+                    put_text(out, text);
+                }
+                V::Array(items) => {
+                    let start = container(out, ARRAY);
+                    let mut offsets = Vec::new();
+                    for (index, item) in items.iter().enumerate() {
+                        offsets.push(out.len() as u32);
+                        write(out, item, format!("{pointer}/{index}"), seen);
+                    }
+                    close(out, start, items.len(), offsets);
+                }
+                V::Object(members) => {
+                    let start = container(out, OBJECT);
+                    let mut offsets = Vec::new();
+                    for (key, item) in members {
+                        offsets.push(out.len() as u32);
+                        put_text(out, key);
+                        offsets.push(out.len() as u32);
+                        let token = key.replace('~', "~0").replace('/', "~1");
+                        write(out, item, format!("{pointer}/{token}"), seen);
+                    }
+                    close(out, start, members.len(), offsets);
+                }
+            }
+        }
+        let mut out = MAGIC.to_vec();
+        let mut seen = Vec::new();
+        write(&mut out, value, String::new(), &mut seen);
+        (Tape::new(out), seen)
+    }
+
+    fn sample() -> serde_json::Value {
+        serde_json::json!({
+            "dualWrite": {"maps": [
+                {"name": "Legal entities", "state": "Running"},
+                {"name": "Customers V3", "state": "Paused"}
+            ]},
+            "a/b": {"m~n": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, [true, null]]},
+            "": "empty key",
+            "~01": "tilde then zero one",
+            "Légal": {"x": 1}
+        })
+    }
+
+    #[test]
+    fn every_value_is_found_by_its_pointer_and_spelt_back() {
+        let (tape, seen) = encode(&sample());
+        for (at, pointer) in &seen {
+            assert_eq!(tape.resolve(pointer), Some(*at), "resolve {pointer:?}");
+            assert_eq!(&tape.pointer_of(*at), pointer, "pointer_of {at}");
+        }
+    }
+
+    #[test]
+    fn pointers_follow_rfc_6901() {
+        let (tape, seen) = encode(&sample());
+        let at = |pointer: &str| seen.iter().find(|(_, p)| p == pointer).map(|(at, _)| *at);
+        // Escapes in keys, the empty key, a key that is itself escaped text.
+        assert_eq!(tape.resolve("/a~1b/m~0n/12/1"), at("/a~1b/m~0n/12/1"));
+        assert_eq!(tape.resolve("/"), at("/"));
+        assert_eq!(tape.resolve("/~001"), at("/~001"));
+        // Array indexes: digits only, no leading zero, within bounds.
+        assert_eq!(tape.resolve("/a~1b/m~0n/10"), at("/a~1b/m~0n/10"));
+        for bad in [
+            "/a~1b/m~0n/01",
+            "/a~1b/m~0n/+1",
+            "/a~1b/m~0n/-1",
+            "/a~1b/m~0n/13",
+            "/a~1b/m~0n/",
+            "/a~1b/m~0n/1x",
+            "/a~1b/m~0n/99999999999999999999999",
+            "/a/b",
+            "/dualWrite/maps/0/name/x",
+            "/missing",
+            "dualWrite",
+        ] {
+            assert_eq!(tape.resolve(bad), None, "{bad:?}");
+        }
+        assert_eq!(tape.resolve(""), Some(ROOT));
     }
 
     #[test]
