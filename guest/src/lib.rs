@@ -369,6 +369,30 @@ impl<'d> Node<'d> {
         segment: impl FnOnce() -> String,
         find: impl FnOnce(&tape::Tape, u32) -> Option<u32>,
     ) -> Node<'d> {
+        // The common case, kept small: a node in the tape, and a child found or not.
+        if let (Loc::At(at), Some(tape)) = (self.loc, self.doc.tape()) {
+            let (loc, segment) = match find(tape, at) {
+                Some(child) => (Loc::At(child), String::new()),
+                // Its pointer is spelt out only if asked for.
+                None => (Loc::Missing(at), segment()),
+            };
+            return Node {
+                doc: self.doc,
+                pointer: std::cell::OnceCell::new(),
+                loc,
+                segment,
+            };
+        }
+        self.child_elsewhere(segment, find)
+    }
+
+    /// [`Node::child`] of a node that is not in the tape (or of a document without one).
+    #[inline(never)]
+    fn child_elsewhere(
+        &self,
+        segment: impl FnOnce() -> String,
+        find: impl FnOnce(&tape::Tape, u32) -> Option<u32>,
+    ) -> Node<'d> {
         let (loc, pointer, segment) = match self.doc.tape() {
             Some(tape) => match self.located() {
                 Some((_, at)) => match find(tape, at) {
