@@ -157,14 +157,14 @@ pub struct Finding {
 impl Finding {
     /// Points the finding at a place in a document.
     pub fn at(mut self, node: &Node<'_>) -> Finding {
-        self.document = node.doc.name.clone();
+        self.document = node.doc.name.to_string();
         self.pointer = node.pointer().to_owned();
         self
     }
 
     /// Points the finding at a document as a whole, or at a pointer in it.
     pub fn in_document(mut self, doc: &Doc<'_>, pointer: impl Into<String>) -> Finding {
-        self.document = doc.name.clone();
+        self.document = doc.name.to_string();
         self.pointer = pointer.into();
         self
     }
@@ -227,7 +227,8 @@ impl<'a> Input<'a> {
 pub struct Doc<'a> {
     handle: Document,
     _input: std::marker::PhantomData<&'a ()>,
-    name: String,
+    /// Borrowed from the policy's declarations when the host passed them all.
+    name: std::borrow::Cow<'static, str>,
     tape: std::cell::OnceCell<Option<tape::Tape>>,
 }
 
@@ -583,7 +584,7 @@ impl<'d> Node<'d> {
         };
         serde_json::from_str(&json).map(Some).map_err(|err| {
             EvaluationError::InvalidDocument(wit::DocumentProblem {
-                document: self.doc.name.clone(),
+                document: self.doc.name.to_string(),
                 pointer: self.pointer().to_owned(),
                 message: err.to_string(),
             })
@@ -980,10 +981,19 @@ pub mod __private {
         let settings: &P::Settings = settings
             .downcast_ref()
             .expect("the cache holds this policy's settings");
+        // The host passes the declared documents in the order they are declared, so
+        // when all of them came, their names are known without asking for each.
+        let declared = P::INFO.documents;
+        let all = documents.len() == declared.len();
         let docs = documents
             .into_iter()
-            .map(|handle| Doc {
-                name: handle.name(),
+            .zip(declared.iter().map(|need| need.name).chain(std::iter::repeat("")))
+            .map(|(handle, declared)| Doc {
+                name: if all {
+                    std::borrow::Cow::Borrowed(declared)
+                } else {
+                    std::borrow::Cow::Owned(handle.name())
+                },
                 handle,
                 _input: std::marker::PhantomData,
                 tape: std::cell::OnceCell::new(),
