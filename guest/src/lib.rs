@@ -987,7 +987,12 @@ pub mod __private {
         let all = documents.len() == declared.len();
         let docs = documents
             .into_iter()
-            .zip(declared.iter().map(|need| need.name).chain(std::iter::repeat("")))
+            .zip(
+                declared
+                    .iter()
+                    .map(|need| need.name)
+                    .chain(std::iter::repeat("")),
+            )
             .map(|(handle, declared)| Doc {
                 name: if all {
                     std::borrow::Cow::Borrowed(declared)

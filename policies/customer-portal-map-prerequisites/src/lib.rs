@@ -236,8 +236,8 @@ impl Policy for CustomerPortalMapPrerequisites {
         let mut findings = Vec::new();
         for prerequisite in settings.maps.iter().chain(&settings.extra_maps) {
             let wanted = Wanted::new(&prerequisite.entity, &prerequisite.table);
-            let found: Vec<&Map<'_>> = maps.iter().filter(|map| map.is_wanted(&wanted)).collect();
-            if found.is_empty() {
+            let mut found = maps.iter().filter(|map| map.is_wanted(&wanted));
+            let Some(first) = found.next() else {
                 findings.push(
                     maps_node
                         .finding(
@@ -256,9 +256,9 @@ impl Policy for CustomerPortalMapPrerequisites {
                         )),
                 );
                 continue;
-            }
-            if !found.iter().any(|map| map.state() == Some("Running")) {
-                let first = found[0];
+            };
+            let running = |map: &Map<'_>| map.state() == Some("Running");
+            if !running(first) && !found.any(running) {
                 findings.push(not_running(
                     &first.node,
                     prerequisite,

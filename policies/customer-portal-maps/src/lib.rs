@@ -61,7 +61,7 @@ impl MapId {
 struct Requirement {
     /// The article's wording.
     label: &'static str,
-    variants: Vec<MapId>,
+    variants: &'static [MapId],
 }
 
 const SO_HEADERS_CDS: MapId = MapId::new("CDS sales order headers", "salesorders");
@@ -69,57 +69,70 @@ const SO_HEADERS_D365: MapId = MapId::new("Dynamics 365 Sales order headers", "s
 const SO_LINES_CDS: MapId = MapId::new("CDS sales order lines", "salesorderdetails");
 const SO_LINES_D365: MapId = MapId::new("Dynamics 365 Sales order lines", "salesorderdetails");
 
-fn requirements(settings: &Settings) -> Vec<Requirement> {
-    let contacts = match settings.contacts {
-        ContactsMap::CdsContactsV2 => MapId::new("CDS Contacts V2", "contacts"),
-        ContactsMap::CustomersV3 => MapId::new("Customers V3", "contacts"),
-        ContactsMap::GlobalAddressBook => MapId::new("Contacts V2", "msdyn_contactforparties"),
+/// What the article asks for, with the contacts map the settings choose: built
+/// in constants, since every evaluation asks.
+fn requirements(settings: &Settings) -> [Requirement; 5] {
+    let contacts: &'static [MapId] = match settings.contacts {
+        ContactsMap::CdsContactsV2 => const { &[MapId::new("CDS Contacts V2", "contacts")] },
+        ContactsMap::CustomersV3 => const { &[MapId::new("Customers V3", "contacts")] },
+        ContactsMap::GlobalAddressBook => {
+            const { &[MapId::new("Contacts V2", "msdyn_contactforparties")] }
+        }
     };
-    vec![
+    [
         Requirement {
             label: "Sales Order Header",
-            variants: vec![SO_HEADERS_CDS, SO_HEADERS_D365],
+            variants: const { &[SO_HEADERS_CDS, SO_HEADERS_D365] },
         },
         Requirement {
             label: "Sales Order Details",
-            variants: vec![SO_LINES_CDS, SO_LINES_D365],
+            variants: const { &[SO_LINES_CDS, SO_LINES_D365] },
         },
         Requirement {
             label: "Accounts",
-            variants: vec![MapId::new("Customers V3", "accounts")],
+            variants: const { &[MapId::new("Customers V3", "accounts")] },
         },
         Requirement {
             label: "Contacts",
-            variants: vec![contacts],
+            variants: contacts,
         },
         Requirement {
             label: "Products",
-            variants: vec![MapId::new("CDS released distinct products", "products")],
+            variants: const { &[MapId::new("CDS released distinct products", "products")] },
         },
     ]
 }
 
 /// A map found in the snapshot.
-struct Found<'d> {
-    node: Node<'d>,
-    name: String,
-    state: String,
+#[derive(Clone, Copy)]
+struct Found<'a, 'd> {
+    map: &'a Map<'d>,
+    id: &'a MapId,
 }
 
-fn find<'d>(maps: &[Map<'d>], id: &MapId) -> Option<Found<'d>> {
+impl Found<'_, '_> {
+    /// Its name, or the one it would have.
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        self.map
+            .name()
+            .map_or_else(|| self.id.display().into(), Into::into)
+    }
+
+    fn state(&self) -> &str {
+        self.map.state().unwrap_or_default()
+    }
+}
+
+fn find<'a, 'd>(maps: &'a [Map<'d>], id: &'a MapId) -> Option<Found<'a, 'd>> {
     let wanted = Wanted::new(id.entity, id.table);
     maps.iter()
         .find(|map| map.is_wanted(&wanted))
-        .map(|map| Found {
-            node: map.node.clone(),
-            name: map.name().map_or_else(|| id.display(), str::to_owned),
-            state: map.state().unwrap_or_default().to_owned(),
-        })
+        .map(|map| Found { map, id })
 }
 
-fn not_running(label: &str, found: &Found<'_>) -> Finding {
-    let name = &found.name;
-    let (message, fix) = match found.state.as_str() {
+fn not_running(label: &str, found: &Found<'_, '_>) -> Finding {
+    let name = found.name();
+    let (message, fix) = match found.state() {
         "Not running" => (
             format!("the {label} map `{name}` is not running"),
             format!(
@@ -156,6 +169,7 @@ fn not_running(label: &str, found: &Found<'_>) -> Finding {
         ),
     };
     found
+        .map
         .node
         .get("state")
         .finding(&MAPS_RUNNING, message)
@@ -182,26 +196,35 @@ impl Policy for CustomerPortalMaps {
         let maps_node = env.at("/dualWrite/maps");
         let maps = dualwrite::maps(&maps_node);
         // Findings about a missing map point at the closest place that exists.
-        let missing_at = [maps_node.clone(), env.at("/dualWrite"), env.root()]
-            .into_iter()
-            .find(Node::exists)
-            .unwrap_or_else(|| env.root());
+        let missing_at = || {
+            [maps_node.clone(), env.at("/dualWrite"), env.root()]
+                .into_iter()
+                .find(Node::exists)
+                .unwrap_or_else(|| env.root())
+        };
         let mut findings = Vec::new();
 
         for requirement in requirements(settings) {
-            let found: Vec<Found<'_>> = requirement
-                .variants
-                .iter()
-                .filter_map(|id| find(&maps, id))
-                .collect();
-            if found.is_empty() {
+            // A requirement has one or two variants (CDS and Dynamics 365): the maps
+            // found are kept in place, not in an allocation per requirement.
+            let mut slots = [None; 2];
+            assert!(requirement.variants.len() <= slots.len());
+            for (slot, map) in slots
+                .iter_mut()
+                .zip(requirement.variants.iter().filter_map(|id| find(&maps, id)))
+            {
+                *slot = Some(map);
+            }
+            let found = || slots.iter().flatten();
+            let is_running = |map: &&Found<'_, '_>| map.state() == "Running";
+            let Some(first) = found().next() else {
                 let names: Vec<String> = requirement
                     .variants
                     .iter()
                     .map(|id| format!("`{}`", id.display()))
                     .collect();
                 findings.push(
-                    missing_at
+                    missing_at()
                         .finding(
                             &MAPS_RUNNING,
                             format!(
@@ -217,19 +240,19 @@ impl Policy for CustomerPortalMaps {
                         )),
                 );
                 continue;
-            }
-            let running: Vec<&Found<'_>> =
-                found.iter().filter(|map| map.state == "Running").collect();
-            match running.as_slice() {
-                [] => findings.push(not_running(requirement.label, &found[0])),
-                [_] => {}
-                [.., last] => {
-                    let names: Vec<String> = running
-                        .iter()
-                        .map(|map| format!("`{}`", map.name))
+            };
+            match found().filter(is_running).count() {
+                0 => findings.push(not_running(requirement.label, first)),
+                1 => {}
+                _ => {
+                    let names: Vec<String> = found()
+                        .filter(is_running)
+                        .map(|map| format!("`{}`", map.name()))
                         .collect();
+                    let last = found().rfind(is_running).expect("two run");
                     findings.push(
-                        last.node
+                        last.map
+                            .node
                             .get("state")
                             .finding(
                                 &ONE_VARIANT,

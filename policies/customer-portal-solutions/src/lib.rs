@@ -158,18 +158,19 @@ struct Installed<'d> {
 }
 
 fn installed<'d>(env: &'d Doc<'d>) -> Vec<Installed<'d>> {
-    env.at("/solutions")
-        .items()
-        .filter_map(|node| {
-            // The version is read only for the core solution.
-            let [unique_name, friendly_name] = node.strs(["uniqueName", "friendlyName"]);
-            Some(Installed {
-                unique_name: unique_name?,
-                friendly_name,
-                node,
-            })
+    let items = env.at("/solutions").items();
+    // Sized for all of them up front: one allocation, not one per doubling.
+    let mut installed = Vec::with_capacity(items.size_hint().0);
+    installed.extend(items.filter_map(|node| {
+        // The version is read only for the core solution.
+        let [unique_name, friendly_name] = node.strs(["uniqueName", "friendlyName"]);
+        Some(Installed {
+            unique_name: unique_name?,
+            friendly_name,
+            node,
         })
-        .collect()
+    }));
+    installed
 }
 
 fn find<'a, 'd>(solutions: &'a [Installed<'d>], unique_name: &str) -> Option<&'a Installed<'d>> {
