@@ -61,7 +61,16 @@ impl Licensing {
         }
     }
 
-    /// Subscription capacity allocated to the environment, described for a message.
+    /// Whether any subscription capacity is allocated to the environment.
+    fn has_subscription_capacity(&self) -> bool {
+        self.authenticated > 0
+            || self.anonymous > 0
+            || self.portal_logins > 0
+            || self.portal_views > 0
+    }
+
+    /// Subscription capacity allocated to the environment, described for a message
+    /// (empty exactly when [`Licensing::has_subscription_capacity`] is false).
     fn subscription_capacity(&self) -> Vec<String> {
         let mut parts = Vec::new();
         if self.authenticated > 0 {
@@ -152,10 +161,10 @@ impl Policy for CustomerPortalLicensing {
             ]);
         }
         let licensing = Licensing::read(&node);
-        let capacity = licensing.subscription_capacity();
         let mut findings = Vec::new();
 
-        if licensing.pay_as_you_go && !capacity.is_empty() {
+        if licensing.pay_as_you_go && licensing.has_subscription_capacity() {
+            let capacity = licensing.subscription_capacity();
             findings.push(
                 env.at("/licensing/powerPages/payAsYouGo")
                     .finding(
@@ -174,7 +183,10 @@ impl Policy for CustomerPortalLicensing {
                          environment that is not pay-as-you-go",
                     ),
             );
-        } else if !licensing.pay_as_you_go && capacity.is_empty() && !licensing.user_rights() {
+        } else if !licensing.pay_as_you_go
+            && !licensing.has_subscription_capacity()
+            && !licensing.user_rights()
+        {
             findings.push(
                 deepest(env, &["/licensing/powerPages", "/licensing"])
                     .finding(
