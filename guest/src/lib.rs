@@ -45,6 +45,7 @@
 use serde::de::DeserializeOwned;
 use std::fmt;
 
+mod arena;
 mod tape;
 
 /// The generated bindings of the `preflight:policy/policy` world.
@@ -981,6 +982,16 @@ pub mod __private {
         let settings: &P::Settings = settings
             .downcast_ref()
             .expect("the cache holds this policy's settings");
+        // What the evaluation allocates comes from the arena (`arena.rs`), until the
+        // guard drops, after everything else here.
+        struct Evaluation;
+        impl Drop for Evaluation {
+            fn drop(&mut self) {
+                arena::end();
+            }
+        }
+        arena::begin();
+        let _evaluation = Evaluation;
         // The host passes the declared documents in the order they are declared, so
         // when all of them came, their names are known without asking for each.
         let declared = P::INFO.documents;
