@@ -267,7 +267,9 @@ mod tests {
     fn blocks_are_disjoint_and_aligned_and_reused_when_all_are_freed() {
         let mut region = vec![0u8; 4096];
         let arena = arena(&mut region);
-        let system = Counting { calls: Cell::new(0) };
+        let system = Counting {
+            calls: Cell::new(0),
+        };
         arena.begin(|| None);
         let blocks: Vec<(*mut u8, Layout)> = [(3, 1), (8, 8), (1, 1), (24, 16), (5, 4)]
             .into_iter()
@@ -283,7 +285,10 @@ mod tests {
         }
         for (i, &(ptr, l)) in blocks.iter().enumerate() {
             let bytes = unsafe { std::slice::from_raw_parts(ptr, l.size()) };
-            assert!(bytes.iter().all(|&b| b == i as u8 + 1), "block {i} overwritten");
+            assert!(
+                bytes.iter().all(|&b| b == i as u8 + 1),
+                "block {i} overwritten"
+            );
         }
         arena.end();
         let first = blocks[0].0;
@@ -299,7 +304,9 @@ mod tests {
     fn a_block_kept_past_an_evaluation_is_never_handed_out_again() {
         let mut region = vec![0u8; 4096];
         let arena = arena(&mut region);
-        let system = Counting { calls: Cell::new(0) };
+        let system = Counting {
+            calls: Cell::new(0),
+        };
         arena.begin(|| None);
         let kept = unsafe { arena.alloc(layout(64, 8), &system) };
         unsafe { kept.write_bytes(0xab, 64) };
@@ -322,7 +329,9 @@ mod tests {
     fn what_does_not_fit_or_comes_outside_an_evaluation_goes_to_the_fallback() {
         let mut region = vec![0u8; 256];
         let arena = arena(&mut region);
-        let system = Counting { calls: Cell::new(0) };
+        let system = Counting {
+            calls: Cell::new(0),
+        };
         // Off: the fallback.
         let outside = unsafe { arena.alloc(layout(16, 8), &system) };
         assert!(!arena.owns(outside));
@@ -341,7 +350,9 @@ mod tests {
     fn the_last_block_grows_in_place_and_others_move_with_their_bytes() {
         let mut region = vec![0u8; 4096];
         let arena = arena(&mut region);
-        let system = Counting { calls: Cell::new(0) };
+        let system = Counting {
+            calls: Cell::new(0),
+        };
         arena.begin(|| None);
         let a = unsafe { arena.alloc(layout(8, 1), &system) };
         unsafe { a.copy_from(b"abcdefgh".as_ptr(), 8) };

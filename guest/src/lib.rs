@@ -612,6 +612,15 @@ pub mod text {
         at
     }
 
+    /// Whether two identifiers (solution unique names, say) are the same ignoring
+    /// ASCII case, as `str::eq_ignore_ascii_case`, but with equal bytes, the common
+    /// case, found a word at a time first: comparing case-folded bytes one by one
+    /// cost about fifteen units of fuel per byte.
+    pub fn same_ignoring_ascii_case(a: &str, b: &str) -> bool {
+        a.len() == b.len()
+            && (crate::tape::same_bytes(a.as_bytes(), b.as_bytes()) || a.eq_ignore_ascii_case(b))
+    }
+
     /// Whether two names are the same as people type them: [`normalise`]d, but
     /// compared without allocating (`CDS  Contacts V2` is `cds contacts v2`).
     ///
@@ -1065,6 +1074,29 @@ macro_rules! export_policy {
 #[cfg(test)]
 mod tests {
     use super::text::{ends, ends_agree, normalise, same};
+
+    #[test]
+    fn identifiers_are_the_same_ignoring_ascii_case_only() {
+        use super::text::same_ignoring_ascii_case as same;
+        for (a, b, equal) in [
+            ("DualWriteCore", "DualWriteCore", true),
+            ("DualWriteCore", "dualwritecore", true),
+            (
+                "msdyn_Dynamics365SupplyChainExtendedMaps",
+                "MSDYN_dynamics365supplychainextendedmaps",
+                true,
+            ),
+            ("", "", true),
+            ("DualWriteCore", "DualWriteCorf", false),
+            ("DualWriteCore", "DualWriteCore ", false),
+            ("Légal", "LÉGAL", false),
+            ("Légal", "lÉgal", false),
+            ("Légal", "LéGAL", true),
+        ] {
+            assert_eq!(same(a, b), equal, "{a:?} {b:?}");
+            assert_eq!(same(a, b), a.eq_ignore_ascii_case(b), "{a:?} {b:?}");
+        }
+    }
 
     #[test]
     fn names_are_the_same_as_people_type_them() {

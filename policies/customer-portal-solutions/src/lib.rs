@@ -3,6 +3,7 @@
 //! Prospect-to-cash solution is gone.
 
 use preflight_sdk::prelude::*;
+use preflight_sdk::text::same_ignoring_ascii_case;
 use preflight_sdk::version::{compare, parse as parse_version};
 
 const CORE: Rule = Rule {
@@ -176,7 +177,7 @@ fn installed<'d>(env: &'d Doc<'d>) -> Vec<Installed<'d>> {
 fn find<'a, 'd>(solutions: &'a [Installed<'d>], unique_name: &str) -> Option<&'a Installed<'d>> {
     solutions
         .iter()
-        .find(|solution| solution.unique_name.eq_ignore_ascii_case(unique_name))
+        .find(|solution| same_ignoring_ascii_case(solution.unique_name, unique_name))
 }
 
 fn quoted(names: &[&str]) -> String {
@@ -336,7 +337,7 @@ fn check_prospect_to_cash(solutions: &[Installed<'_>], settings: &Settings) -> V
             settings
                 .prospect_to_cash_solutions
                 .iter()
-                .any(|name| solution.unique_name.eq_ignore_ascii_case(name))
+                .any(|name| same_ignoring_ascii_case(solution.unique_name, name))
                 || solution.friendly_name.is_some_and(|name| {
                     // Its letters and digits only, in any case (no byte of a non-ASCII
                     // character is an ASCII letter or digit).
