@@ -5,6 +5,7 @@
 
 use preflight_sdk::prelude::*;
 use preflight_sdk::text::same;
+use preflight_sdk::text::same_ignoring_ascii_case;
 use preflight_sdk::version::{compare, parse as parse_version};
 
 const DATAVERSE: Rule = Rule {
@@ -102,7 +103,7 @@ fn same_url(a: &str, b: &str) -> bool {
     }
     let (a, b) = (rest(a), rest(b));
     if a.is_ascii() && b.is_ascii() {
-        a.eq_ignore_ascii_case(b)
+        same_ignoring_ascii_case(a, b)
     } else {
         a.to_lowercase() == b.to_lowercase()
     }
@@ -228,7 +229,7 @@ fn check_pair(env: &Doc<'_>) -> Vec<Finding> {
         let theirs = fno.get(member).as_str();
         let mine = ours.get(member).as_str();
         if let (Some(theirs), Some(mine)) = (theirs, mine)
-            && !theirs.trim().eq_ignore_ascii_case(mine.trim())
+            && !same_ignoring_ascii_case(theirs.trim(), mine.trim())
         {
             findings.push(
                 fno.get(member)
