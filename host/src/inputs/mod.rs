@@ -102,24 +102,19 @@ pub fn read(path: &Path) -> Result<(String, String), InputError> {
     // Neither `fs::read` nor `File::read_to_end`: both ask for the file's size and
     // position first (a `statx` and an `lseek` per file, a tenth of an audit's system
     // time), and then read in growing steps from 8 KiB. Here a snapshot (about
-    // 11 KB) takes one read and the read that finds the end.
+    // 11 KB) takes one read and the read that finds the end, into a buffer that is
+    // not zeroed first (zeroing 16 KiB per file was about 2 % of an audit).
     let read = || -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
         let mut file = std::fs::File::open(path)?;
-        let mut bytes = vec![0; 16 * 1024];
-        let mut len = 0;
+        let mut bytes: Vec<u8> = Vec::with_capacity(16 * 1024);
         loop {
-            if len == bytes.len() {
-                bytes.resize(len * 2, 0);
+            if bytes.len() == bytes.capacity() {
+                bytes.reserve(bytes.capacity());
             }
-            match file.read(&mut bytes[len..]) {
-                Ok(0) => break,
-                Ok(n) => len += n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
+            if read_into_spare(&mut file, &mut bytes)? == 0 {
+                break;
             }
         }
-        bytes.truncate(len);
         Ok(bytes)
     };
     let bytes = read().map_err(|source| InputError::Read {
@@ -132,6 +127,44 @@ pub fn read(path: &Path) -> Result<(String, String), InputError> {
         message: format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()),
     })?;
     Ok((sha256, text))
+}
+
+/// One `read` into the vector's unused capacity; the bytes read are added to it.
+#[cfg(unix)]
+fn read_into_spare(file: &mut std::fs::File, bytes: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = bytes.spare_capacity_mut();
+    let (at, room) = (spare.as_mut_ptr(), spare.len());
+    loop {
+        // SAFETY: `read` writes at most `room` bytes at `at`, the vector's unused
+        // capacity, which nothing else refers to while it runs.
+        let n = unsafe { libc::read(file.as_raw_fd(), at.cast(), room) };
+        if let Ok(n) = usize::try_from(n) {
+            // SAFETY: the first `n` bytes of the spare capacity are now written.
+            unsafe { bytes.set_len(bytes.len() + n) };
+            return Ok(n);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// [`read_into_spare`] where there is no `read` to call: through a zeroed buffer.
+#[cfg(not(unix))]
+fn read_into_spare(file: &mut std::fs::File, bytes: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::Read;
+    let len = bytes.len();
+    bytes.resize(bytes.capacity(), 0);
+    let read = loop {
+        match file.read(&mut bytes[len..]) {
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            other => break other,
+        }
+    };
+    bytes.truncate(len + *read.as_ref().unwrap_or(&0));
+    read
 }
 
 /// Reads a document (JSON or YAML file) whose root must be an object.
