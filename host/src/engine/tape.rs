@@ -1011,6 +1011,22 @@ mod tests {
         assert_eq!(parse_json(text).unwrap().tape, encode(&value));
     }
 
+    /// Keys that only look alike (same length and first eight bytes; a prefix
+    /// followed by a NUL; the same key in another object) are not duplicates.
+    #[test]
+    fn keys_alike_are_not_duplicates() {
+        for text in [
+            r#"{"financeAndOperationsEntity": 1, "financeAndOperationsEntitx": 2}"#,
+            r#"{"ab": 1, "ab\u0000": 2, "ab\u0000\u0000": 3}"#,
+            r#"{"a": {"a": 1}, "b": {"a": 2}, "c": [{"a": 3}, {"a": 4}]}"#,
+            r#"{"12345678": 1, "123456789": 2, "1234567": 3}"#,
+        ] {
+            let parsed = parse_json(text).unwrap_or_else(|| panic!("fast path: {text}"));
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed.tape, encode(&value), "{text}");
+        }
+    }
+
     /// What the fast path leaves to serde_json: errors, and what it would read
     /// differently or not at all.
     #[test]
@@ -1029,6 +1045,8 @@ mod tests {
             r#"{"a": "\ud800"}"#,
             "{\"a\": \"raw\tcontrol\"}",
             r#"{"a": 1, "a": 2}"#,
+            r#"{"financeAndOperationsEntity": 1, "b": 2, "financeAndOperationsEntity": 3}"#,
+            r#"{"x": {"a\u0000": 1, "a\u0000": 2}}"#,
             r#"{"a": tru}"#,
             r#"{"a": [1 2]}"#,
             "",
