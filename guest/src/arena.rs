@@ -251,12 +251,18 @@ mod tests {
         }
     }
 
-    fn arena(region: &mut [u8]) -> Arena {
+    /// An arena over a region of `size` bytes (kept alive beside it), and a
+    /// counting fallback.
+    fn arena(size: usize) -> (Vec<u8>, Arena, Counting) {
+        let mut region = vec![0u8; size];
         let arena = Arena::new();
         let (start, len) = (region.as_mut_ptr() as usize, region.len());
         arena.begin(|| Some((start, len)));
         arena.end();
-        arena
+        let system = Counting {
+            calls: Cell::new(0),
+        };
+        (region, arena, system)
     }
 
     fn layout(size: usize, align: usize) -> Layout {
@@ -265,11 +271,7 @@ mod tests {
 
     #[test]
     fn blocks_are_disjoint_and_aligned_and_reused_when_all_are_freed() {
-        let mut region = vec![0u8; 4096];
-        let arena = arena(&mut region);
-        let system = Counting {
-            calls: Cell::new(0),
-        };
+        let (_region, arena, system) = arena(4096);
         arena.begin(|| None);
         let blocks: Vec<(*mut u8, Layout)> = [(3, 1), (8, 8), (1, 1), (24, 16), (5, 4)]
             .into_iter()
@@ -302,11 +304,7 @@ mod tests {
 
     #[test]
     fn a_block_kept_past_an_evaluation_is_never_handed_out_again() {
-        let mut region = vec![0u8; 4096];
-        let arena = arena(&mut region);
-        let system = Counting {
-            calls: Cell::new(0),
-        };
+        let (_region, arena, system) = arena(4096);
         arena.begin(|| None);
         let kept = unsafe { arena.alloc(layout(64, 8), &system) };
         unsafe { kept.write_bytes(0xab, 64) };
@@ -327,11 +325,7 @@ mod tests {
 
     #[test]
     fn what_does_not_fit_or_comes_outside_an_evaluation_goes_to_the_fallback() {
-        let mut region = vec![0u8; 256];
-        let arena = arena(&mut region);
-        let system = Counting {
-            calls: Cell::new(0),
-        };
+        let (_region, arena, system) = arena(256);
         // Off: the fallback.
         let outside = unsafe { arena.alloc(layout(16, 8), &system) };
         assert!(!arena.owns(outside));
@@ -348,11 +342,7 @@ mod tests {
 
     #[test]
     fn the_last_block_grows_in_place_and_others_move_with_their_bytes() {
-        let mut region = vec![0u8; 4096];
-        let arena = arena(&mut region);
-        let system = Counting {
-            calls: Cell::new(0),
-        };
+        let (_region, arena, system) = arena(4096);
         arena.begin(|| None);
         let a = unsafe { arena.alloc(layout(8, 1), &system) };
         unsafe { a.copy_from(b"abcdefgh".as_ptr(), 8) };
