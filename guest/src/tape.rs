@@ -64,7 +64,7 @@ impl Tape {
     /// The string that starts with its length at `at`.
     fn text(&self, at: usize) -> Option<&str> {
         let len = self.u32_at(at)? as usize;
-        utf8(self.bytes.get(at + 4..at + 4 + len)?)
+        Some(utf8(self.bytes.get(at + 4..at + 4 + len)?))
     }
 
     /// Whether the value at `at` is a string.
@@ -365,9 +365,9 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// tape it makes holds UTF-8), and checking each string again cost about a hundred
 /// units of fuel per string read, a fifth of reading a member. Like the rest of
 /// the tape, this is the host's word: a policy trusts its host for the documents.
-fn utf8(bytes: &[u8]) -> Option<&str> {
+fn utf8(bytes: &[u8]) -> &str {
     // SAFETY: the host writes every string of a tape from a Rust `&str` (see above).
-    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    unsafe { std::str::from_utf8_unchecked(bytes) }
 }
 
 #[cfg(test)]
